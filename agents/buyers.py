@@ -1,0 +1,116 @@
+"""Buyers (shoppers, riders, diners): the demand side.
+
+Purchases follow BG/NBD in continuous time, in days (Fader, Hardie & Lee 2005):
+each buyer has a purchase rate lambda ~ Gamma(r, alpha) and a drop-out
+probability p ~ Beta(a, b); while alive, purchase intentions arrive as a
+Poisson process with rate lambda, and after each one the buyer drops out
+(silently) with probability p. Satisfaction s multiplies lambda by
+exp(k_rate (s - neutral)) and p by exp(-k_dropout (s - neutral)), both exactly
+1 at neutral, so with experience effects off the process is exactly BG/NBD.
+
+The k-th gap and the k-th drop-out coin of buyer i are drawn from streams keyed
+by (i, k), so a policy that changes when buyer i buys does not change its luck.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.base import Side
+from agents.lifecycle import churn, experience_multiplier
+from sim.streams import ATTRIBUTE_DAY, Streams
+
+FIELDS = {
+    "purchase_rate": (np.float32, 0.0),   # lambda, purchases per day
+    "dropout_p": (np.float32, 0.0),       # drop-out probability after each purchase
+    "next_purchase": (np.float64, np.inf),  # absolute time of the next intention, days
+    "home_x": (np.float32, 0.0),          # position on the unit torus (rides, delivery)
+    "home_y": (np.float32, 0.0),
+}
+
+
+def new_side(capacity: int) -> Side:
+    """An empty buyers side."""
+    return Side("buyers", FIELDS, capacity)
+
+
+def init_traits(buyers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams) -> None:
+    """Draw purchase rate, drop-out probability and home of new buyers."""
+    p = conf.purchase
+    rate = streams.gamma("buyers.purchase_rate", ATTRIBUTE_DAY, ids, p.r, p.alpha)
+    dropout = streams.beta("buyers.dropout_p", ATTRIBUTE_DAY, ids, p.a, p.b)
+    rate = np.where(referred, rate * conf.referral_value_multiplier, rate)
+    dropout = np.where(referred, dropout * conf.referral_churn_multiplier, dropout)
+    buyers.purchase_rate[ids] = rate
+    buyers.dropout_p[ids] = dropout
+    buyers.home_x[ids] = streams.uniform("buyers.home_x", ATTRIBUTE_DAY, ids)
+    buyers.home_y[ids] = streams.uniform("buyers.home_y", ATTRIBUTE_DAY, ids)
+
+
+def start_purchasing(buyers: Side, ids: np.ndarray, start_time: float, streams: Streams,
+                     rate_multiplier: np.ndarray | float = 1.0) -> None:
+    """Schedule the first purchase intention after activation at ``start_time`` (days)."""
+    k = buyers.orders[ids]
+    gap = streams.exponential("buyers.purchase_gap", ATTRIBUTE_DAY, ids, sub=k)
+    buyers.next_purchase[ids] = start_time + gap / (buyers.purchase_rate[ids] * rate_multiplier)
+
+
+@dataclass
+class Intentions:
+    """Today's purchase intentions, in time order."""
+
+    buyer: np.ndarray   # buyer id (may repeat)
+    time: np.ndarray    # absolute time, days
+    index: np.ndarray   # the buyer's purchase number k (0, 1, ...): the sub-counter of its draws
+
+
+def purchase_intentions(buyers: Side, day: int, streams: Streams, behaviour_satisfaction: np.ndarray,
+                        neutral: float, rate_sensitivity: float, dropout_sensitivity: float) -> Intentions:
+    """All intentions with time in [day, day + 1), with drop-outs applied after each one.
+
+    ``behaviour_satisfaction`` is the satisfaction behaviour responds to
+    (the latent satisfaction, or neutral everywhere with experience effects off).
+    """
+    end = day + 1.0
+    candidates = np.flatnonzero(buyers.alive & (buyers.next_purchase < end))
+    chunks = []
+    while candidates.size:
+        k = buyers.orders[candidates].copy()
+        t = buyers.next_purchase[candidates]
+        chunks.append((candidates, t, k))
+        buyers.orders[candidates] = k + 1
+        buyers.last_active_day[candidates] = day
+        sat = behaviour_satisfaction[candidates]
+        p = buyers.dropout_p[candidates] * experience_multiplier(sat, neutral, -dropout_sensitivity)
+        drops = streams.uniform("buyers.dropout", ATTRIBUTE_DAY, candidates, sub=k) < p
+        churn(buyers, candidates[drops], day)
+        stay = candidates[~drops]
+        rate = buyers.purchase_rate[stay] * experience_multiplier(sat[~drops], neutral, rate_sensitivity)
+        gap = streams.exponential("buyers.purchase_gap", ATTRIBUTE_DAY, stay, sub=k[~drops] + 1)
+        buyers.next_purchase[stay] = t[~drops] + gap / rate
+        buyers.next_purchase[candidates[drops]] = np.inf
+        candidates = stay[buyers.next_purchase[stay] < end]
+    if not chunks:
+        empty = np.empty(0, dtype=np.int64)
+        return Intentions(empty, np.empty(0), empty)
+    buyer = np.concatenate([c[0] for c in chunks])
+    time = np.concatenate([c[1] for c in chunks])
+    index = np.concatenate([c[2] for c in chunks]).astype(np.int64)
+    order = np.argsort(time, kind="stable")
+    return Intentions(buyer[order], time[order], index[order])
+
+
+def expected_margin_rate(buyers: Side, margin_per_order: float, behaviour_satisfaction: np.ndarray,
+                         neutral: float, rate_sensitivity: float) -> np.ndarray:
+    """Expected contribution margin per day of each buyer while alive (currency per day)."""
+    rate = buyers.purchase_rate * experience_multiplier(behaviour_satisfaction, neutral, rate_sensitivity)
+    return rate * margin_per_order
+
+
+def residual_hazard(buyers: Side, behaviour_satisfaction: np.ndarray, neutral: float,
+                    rate_sensitivity: float, dropout_sensitivity: float) -> np.ndarray:
+    """Drop-out hazard per day of each alive buyer: lambda * p (BG/NBD)."""
+    rate = buyers.purchase_rate * experience_multiplier(behaviour_satisfaction, neutral, rate_sensitivity)
+    p = buyers.dropout_p * experience_multiplier(behaviour_satisfaction, neutral, -dropout_sensitivity)
+    return rate * np.minimum(p, 1.0)

@@ -1,0 +1,140 @@
+"""Drivers (couriers, ride-hail drivers): the logistics supply side.
+
+Drivers multi-home: each works ``hours`` a day across all platforms and gives a
+``platform_share`` of them to this one (more when satisfied). Each day a
+driver works one contiguous block of matching rounds on this platform, at a
+random start. Satisfaction follows earnings per online hour against the
+outside option, and falls when a low rating was not the driver's fault.
+Riders rate every trip; a driver whose rolling rating falls below the
+threshold is deactivated automatically (and so churns), whether or not the
+low ratings were deserved. Baseline churn: heterogeneous constant hazards as
+for sellers (monthly churn probability ~ Beta).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from agents.base import Side
+from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazard
+from sim.streams import ATTRIBUTE_DAY, Streams
+
+FIELDS = {
+    "x": (np.float32, 0.0),               # position on the unit torus
+    "y": (np.float32, 0.0),
+    "hours": (np.float32, 0.0),           # hours worked per day across all platforms
+    "platform_share": (np.float32, 0.0),  # baseline share of those hours on this platform
+    "quality": (np.float32, 0.0),         # chance a trip goes well from the driver's side
+    "rating_mean": (np.float32, 5.0),     # rolling (exponentially weighted) mean rating
+    "rating_count": (np.int32, 0),
+    "low_ratings": (np.int32, 0),
+    "unfair_low_ratings": (np.int32, 0),  # latent: low ratings that were not the driver's fault
+    "deactivated": (np.bool_, False),
+    "deactivation_day": (np.int32, -1),
+    "online_hours": (np.float32, 0.0),    # today
+    "earnings_today": (np.float32, 0.0),  # currency, today
+    "earnings": (np.float64, 0.0),        # to date
+    "busy_until": (np.float64, 0.0),      # absolute time, days
+}
+
+
+def new_side(capacity: int) -> Side:
+    """An empty drivers side."""
+    return Side("drivers", FIELDS, capacity)
+
+
+def init_traits(drivers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams) -> None:
+    """Draw position, hours, platform share, quality and churn hazard of new drivers."""
+    drivers.x[ids] = streams.uniform("drivers.x", ATTRIBUTE_DAY, ids)
+    drivers.y[ids] = streams.uniform("drivers.y", ATTRIBUTE_DAY, ids)
+    hours = streams.lognormal_mean_cv("drivers.hours", ATTRIBUTE_DAY, ids, conf.hours_per_day_mean,
+                                      conf.hours_per_day_cv)
+    hours = np.where(referred, hours * conf.referral_value_multiplier, hours)
+    drivers.hours[ids] = np.clip(hours, 0.25, 16.0)
+    drivers.platform_share[ids] = streams.beta("drivers.platform_share", ATTRIBUTE_DAY, ids,
+                                               conf.platform_share_a, conf.platform_share_b)
+    drivers.quality[ids] = streams.beta("drivers.quality", ATTRIBUTE_DAY, ids, conf.quality_a, conf.quality_b)
+    monthly = streams.beta("drivers.monthly_churn", ATTRIBUTE_DAY, ids, conf.churn.beta_a, conf.churn.beta_b)
+    hazard = monthly_churn_to_daily_hazard(monthly)
+    drivers.base_hazard[ids] = np.where(referred, hazard * conf.referral_churn_multiplier, hazard)
+
+
+def shifts(drivers: Side, day: int, rounds_per_day: int, conf, behaviour_satisfaction: np.ndarray,
+           neutral: float, streams: Streams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Today's shift of every working driver: (ids, first round, number of rounds).
+
+    Hours on this platform = hours * min(1, share * exp(k (s - neutral))); the
+    number of rounds is rounded stochastically so its mean is exact.
+    """
+    ids = np.flatnonzero(drivers.alive & (drivers.activation_day >= 0))
+    share = np.minimum(1.0, drivers.platform_share[ids] * experience_multiplier(
+        behaviour_satisfaction[ids], neutral, conf.share_sensitivity))
+    rounds_float = drivers.hours[ids] * share * rounds_per_day / 24.0
+    rounds = np.floor(rounds_float + streams.uniform("drivers.shift_length", day, ids)).astype(np.int64)
+    start = np.floor(streams.uniform("drivers.shift_start", day, ids) * rounds_per_day).astype(np.int64)
+    working = rounds > 0
+    return ids[working], start[working], np.minimum(rounds[working], rounds_per_day)
+
+
+def online_in_round(start: np.ndarray, rounds: np.ndarray, round_index: int, rounds_per_day: int) -> np.ndarray:
+    """Mask of shifts that cover ``round_index`` (shifts wrap past midnight)."""
+    return (round_index - start) % rounds_per_day < rounds
+
+
+def rate_trips(drivers: Side, ids: np.ndarray, day: int, conf, streams: Streams, trip_sub: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Riders rate trips 1-5. Returns (driver_at_fault_low, unfair_low) masks per trip.
+
+    A trip goes badly by the driver's doing with probability 1 - quality (rating
+    2-3); independently, with probability ``bad_luck_low_rating`` the rider rates
+    low for reasons outside the driver's control (rating 1-3, unfair).
+    """
+    u_quality = streams.uniform("drivers.trip_quality", day, ids, sub=trip_sub)
+    u_luck = streams.uniform("drivers.bad_luck", day, ids, sub=trip_sub)
+    at_fault = u_quality >= drivers.quality[ids]
+    unfair = ~at_fault & (u_luck < conf.bad_luck_low_rating)
+    score = np.where(at_fault, 2.0 + (u_luck < 0.5), np.where(unfair, 1.0 + np.floor(u_quality * 3), 5.0))
+    low = score <= 3
+    _apply_ratings(drivers, ids, score, conf.deactivation.window)
+    _count(drivers.low_ratings, ids[low])
+    _count(drivers.unfair_low_ratings, ids[unfair])
+    return at_fault, unfair
+
+
+def _count(counter: np.ndarray, ids: np.ndarray) -> None:
+    unique, counts = np.unique(ids, return_counts=True)
+    counter[unique] += counts.astype(counter.dtype)
+
+
+def _apply_ratings(drivers: Side, ids: np.ndarray, score: np.ndarray, window: int) -> None:
+    # Rolling mean: each rating moves the mean 1/min(count, window) of the way.
+    # A driver rated several times in one call is handled in successive passes.
+    remaining = np.arange(ids.size)
+    while remaining.size:
+        _, first = np.unique(ids[remaining], return_index=True)
+        pick = remaining[first]
+        d = ids[pick]
+        count = drivers.rating_count[d] + 1
+        drivers.rating_count[d] = count
+        weight = 1.0 / np.minimum(count, window)
+        drivers.rating_mean[d] += (score[pick] - drivers.rating_mean[d]) * weight
+        keep = np.ones(remaining.size, dtype=bool)
+        keep[first] = False
+        remaining = remaining[keep]
+
+
+def due_for_deactivation(drivers: Side, conf) -> np.ndarray:
+    """Drivers whose rolling rating is below the threshold after enough ratings (ids)."""
+    d = conf.deactivation
+    return np.flatnonzero(drivers.alive & ~drivers.deactivated & (drivers.rating_count >= d.min_ratings)
+                          & (drivers.rating_mean < d.min_rating))
+
+
+def earnings_level(drivers: Side, ids: np.ndarray, conf, neutral: float) -> np.ndarray:
+    """Experience level in (0, 1) from today's earnings per online hour against the outside option.
+
+    logistic(k (earnings per hour / outside option - 1) + logit(neutral)): exactly
+    neutral when the platform pays as well as the outside option.
+    """
+    per_hour = drivers.earnings_today[ids] / np.maximum(drivers.online_hours[ids], 1e-6)
+    ratio = per_hour / conf.outside_option_per_hour
+    return 1.0 / (1.0 + np.exp(-conf.earnings_sensitivity * (ratio - 1.0) - np.log(neutral / (1 - neutral))))

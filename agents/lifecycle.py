@@ -1,0 +1,158 @@
+"""What every side shares: joining, onboarding, satisfaction and churn.
+
+Churn uses the cumulative-hazard form: at creation each agent draws a
+threshold E ~ Exp(1); every day its hazard (per day) is added to ``cum_hazard``
+and it churns on the day the sum reaches E. For a constant hazard h this is
+exactly exponential survival exp(-h t); for a hazard that moves with
+satisfaction it is exact as well, and it needs no daily random draw, which
+keeps arms of a comparison tightly paired (an agent a policy makes happier
+churns later, never earlier, than the same agent without it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.base import CHANNEL, NEVER, Side
+from sim.streams import ATTRIBUTE_DAY, Streams
+
+
+def experience_multiplier(satisfaction: np.ndarray, neutral: float, sensitivity: float) -> np.ndarray:
+    """exp(sensitivity * (satisfaction - neutral)): exactly 1 at neutral satisfaction."""
+    return np.exp(sensitivity * (satisfaction - neutral))
+
+
+def init_common(side: Side, ids: np.ndarray, day: int, channel: str, cac: float,
+                side_conf, satisfaction_conf, streams: Streams, onboarding_boost: float = 0.0) -> None:
+    """Draw the traits every new agent has: onboarding, first value, satisfaction, churn threshold.
+
+    ``onboarding_boost`` (added to the mean onboarding quality, capped below 1)
+    is how an onboarding programme acts. Initial agents (channel "initial")
+    start activated on day 0.
+    """
+    name = side.name
+    side.join_day[ids] = day
+    side.channel[ids] = CHANNEL[channel]
+    side.cac[ids] = cac
+    ob = side_conf.onboarding
+    mean_q = min(ob.quality + onboarding_boost, 0.999)
+    quality = streams.beta(f"{name}.onboarding_quality", ATTRIBUTE_DAY, ids,
+                           max(mean_q, 1e-3) * ob.quality_concentration,
+                           max(1 - mean_q, 1e-3) * ob.quality_concentration)
+    side.onboarding_quality[ids] = quality
+    s = satisfaction_conf
+    side.satisfaction[ids] = streams.beta(f"{name}.satisfaction0", ATTRIBUTE_DAY, ids,
+                                          s.initial_mean * s.initial_concentration,
+                                          (1 - s.initial_mean) * s.initial_concentration)
+    side.churn_threshold[ids] = streams.exponential(f"{name}.churn_threshold", ATTRIBUTE_DAY, ids)
+    side.cum_hazard[ids] = 0.0
+    if channel == "initial":
+        side.activation_due[ids] = day
+        side.activation_day[ids] = day
+        side.last_active_day[ids] = day
+        return
+    activates = streams.uniform(f"{name}.activates", ATTRIBUTE_DAY, ids) < (
+        ob.activation_floor + (1 - ob.activation_floor) * quality)
+    mean_ttfv = ob.ttfv_days_at_best * quality + ob.ttfv_days_at_worst * (1 - quality)
+    ttfv = np.maximum(1, np.ceil(streams.exponential(f"{name}.ttfv", ATTRIBUTE_DAY, ids) * mean_ttfv))
+    side.activation_due[ids] = np.where(activates, day + ttfv, NEVER).astype(np.int32)
+
+
+def activate_due(side: Side, day: int) -> np.ndarray:
+    """Agents reaching first value today: set their activation day; return their ids."""
+    ids = np.flatnonzero((side.activation_due == day) & side.alive)
+    side.activation_day[ids] = day
+    side.last_active_day[ids] = day
+    return ids
+
+
+def monthly_churn_to_daily_hazard(monthly_churn: np.ndarray) -> np.ndarray:
+    """Constant daily hazard with the given churn probability per 30-day month."""
+    return -np.log1p(-np.minimum(monthly_churn, 1 - 1e-9)) / 30.0
+
+
+def accumulate_and_churn(side: Side, hazard: np.ndarray, day: int) -> np.ndarray:
+    """Add today's hazard (per day, one per agent) for living agents; churn those past their threshold."""
+    alive = side.alive
+    cum = side.cum_hazard
+    cum += np.where(alive, hazard, 0.0).astype(np.float32)
+    ids = np.flatnonzero(alive & (cum >= side.churn_threshold))
+    churn(side, ids, day)
+    return ids
+
+
+def churn(side: Side, ids: np.ndarray, day: int) -> None:
+    """Mark agents as churned today."""
+    side.alive[ids] = False
+    side.churn_day[ids] = day
+
+
+def move_satisfaction(side: Side, ids: np.ndarray, level: np.ndarray | float, weight: np.ndarray | float) -> None:
+    """Move satisfaction of ``ids`` a fraction ``weight`` of the way toward ``level`` (both in [0, 1]).
+
+    ``ids`` may repeat (two orders on one day): each event moves the agent in turn
+    only approximately, as the later write wins; events of one day are few.
+    """
+    sat = side.satisfaction
+    current = sat[ids]
+    sat[ids] = np.clip(current + weight * (level - current), 0.0, 1.0)
+
+
+def sum_by_id(ids: np.ndarray, amount: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Totals of ``amount`` per distinct id: work proportional to len(ids), not the population."""
+    unique, inverse = np.unique(ids, return_inverse=True)
+    weights = np.broadcast_to(np.asarray(amount, dtype=np.float64), ids.shape)
+    return unique, np.bincount(inverse, weights=weights, minlength=unique.size)
+
+
+def book_money(side: Side, ids: np.ndarray, revenue: np.ndarray | float, margin: np.ndarray | float,
+               day: int, discount_per_day: float) -> None:
+    """Add platform revenue and contribution margin (currency) to agents; ``ids`` may repeat.
+
+    The margin is also added discounted to each agent's join day, for LTV.
+    """
+    if ids.size == 0:
+        return
+    unique, revenue_total = sum_by_id(ids, revenue)
+    _, margin_total = sum_by_id(ids, margin)
+    side.revenue[unique] += revenue_total
+    side.margin[unique] += margin_total
+    tenure = day - side.join_day[unique]
+    side.margin_discounted[unique] += margin_total * np.exp(-discount_per_day * tenure)
+
+
+@dataclass
+class Arrivals:
+    """New agents of one side on one day, by channel, and what the paid ones cost."""
+
+    paid: int
+    organic: int
+    referral: int
+    paid_cac: float      # currency per paid agent (average of the day)
+    marketing_cost: float
+
+
+def arrivals(side_name: str, acquisition, initial_size: int, other_active: int, other_initial: int,
+             promoters: int, day: int, streams: Streams, budget_multiplier: float = 1.0) -> Arrivals:
+    """How many agents join a side today through each channel.
+
+    Paid: the day's budget buys agents at a marginal CAC that rises linearly,
+    c(n) = base_cac (1 + n / saturation), so n solves base_cac (n + n^2 / 2 saturation) = budget.
+    Organic: Poisson with mean organic_per_1k * size/1000 * (other side / its initial size)^elasticity,
+    the cross-side network effect. Referral: Poisson(referral_rate * promoters).
+    """
+    per_1k = initial_size / 1000.0
+    budget = acquisition.marketing_budget_per_1k * per_1k * budget_multiplier
+    saturation = acquisition.cac_saturation_per_1k * per_1k
+    paid = 0
+    cac = acquisition.base_cac
+    if budget > 0 and saturation > 0:
+        expected = saturation * (np.sqrt(1 + 2 * budget / (acquisition.base_cac * saturation)) - 1)
+        cac = budget / expected
+        paid = streams.round_stochastic(f"{side_name}.paid_joins", day, expected)
+    ratio = other_active / max(other_initial, 1)
+    organic_mean = acquisition.organic_per_1k * per_1k * ratio ** acquisition.network_elasticity
+    organic = streams.poisson(f"{side_name}.organic_joins", day, organic_mean)
+    referral = streams.poisson(f"{side_name}.referral_joins", day, acquisition.referral_rate * promoters)
+    return Arrivals(paid, organic, referral, float(cac), float(paid * cac))

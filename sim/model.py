@@ -1,0 +1,348 @@
+"""The Marketplace: a mesa.Model whose step() is one simulated day.
+
+The day, in order (DESIGN section 2): acquisition, onboarding, demand,
+matching, outcomes, experience, CS operations, churn, metrics. Sides are
+structs of arrays (agents/); every random draw comes from the run's named
+counter-based streams (sim/streams.py), so arms that differ only in policy
+share their luck.
+"""
+from __future__ import annotations
+
+import math
+
+import mesa
+import numpy as np
+
+from agents import buyers as buyers_rules
+from agents import drivers as drivers_rules
+from agents import sellers as sellers_rules
+from agents.base import CHANNEL, Side
+from agents.lifecycle import (Arrivals, accumulate_and_churn, activate_due, arrivals, book_money, churn,
+                              experience_multiplier, init_common, move_satisfaction, sum_by_id)
+from sim.config import Config
+from sim.matching import NO_MATCH, choose_sellers, dispatch
+from sim.metrics import DailyLedger, survey
+from sim.streams import Streams
+
+_SIDE_RULES = {"buyers": buyers_rules, "sellers": sellers_rules, "drivers": drivers_rules}
+
+
+class Marketplace(mesa.Model):
+    """A two- or three-sided marketplace, simulated day by day.
+
+    ``Marketplace(cfg).run()`` simulates ``cfg.days`` days and returns a
+    :class:`sim.result.Result`. ``step()`` advances one day (for the app).
+    """
+
+    def __init__(self, cfg: Config):
+        super().__init__(seed=cfg.seed)
+        self.cfg = cfg
+        self.market = cfg.market
+        self.streams = Streams(cfg.seed)
+        self.day = 0
+        self.discount_per_day = cfg.metrics.discount_rate_annual / 365.0
+        self.sides: dict[str, Side] = {}
+        self.initial_size = {side: int(getattr(cfg.population, side)) for side in cfg.market.sides}
+        for side, size in self.initial_size.items():
+            self.sides[side] = _SIDE_RULES[side].new_side(capacity=int(size * 1.5) + 16)
+            self._join(side, size, channel="initial", cac=0.0)
+        self.ledger = DailyLedger()
+        self.today: dict[str, float] = {}
+        for side in self.sides.values():
+            if side.name == "buyers":
+                ids = np.arange(side.n)
+                buyers_rules.start_purchasing(side, ids, 0.0, self.streams)
+
+    # -- helpers ---------------------------------------------------------
+    def has(self, side: str) -> bool:
+        """Whether this market has the side ("buyers", "sellers", "drivers")."""
+        return side in self.sides
+
+    def behaviour_satisfaction(self, side: str) -> np.ndarray:
+        """The satisfaction behaviour responds to: latent, or neutral everywhere with effects off."""
+        s = self.sides[side]
+        if self.cfg.experience_effects:
+            return s.satisfaction
+        return np.full(s.n, self.market.satisfaction.neutral, dtype=np.float32)
+
+    def _join(self, side: str, count: int, channel: str, cac: float) -> np.ndarray:
+        s = self.sides[side]
+        ids = s.add(count)
+        if count == 0:
+            return ids
+        conf = getattr(self.market, side)
+        init_common(s, ids, self.day, channel, cac, conf, self.market.satisfaction, self.streams)
+        _SIDE_RULES[side].init_traits(s, ids, conf, channel == "referral", self.streams)
+        return ids
+
+    # -- the day ---------------------------------------------------------
+    def step(self) -> None:
+        """Simulate one day."""
+        day = self.day
+        t = self.today = {"day": day}
+        self._acquire(day)
+        self._onboard(day)
+        intentions = buyers_rules.purchase_intentions(
+            self.sides["buyers"], day, self.streams, self.behaviour_satisfaction("buyers"),
+            self.market.satisfaction.neutral, self.market.buyers.rate_sensitivity,
+            self.market.buyers.dropout_sensitivity)
+        t["buyers_orders"] = intentions.buyer.size
+        self._match_and_settle(day, intentions)
+        self._supply_experience(day)
+        self._cs_operations(day)
+        self._churn(day)
+        self._record(day)
+        self.day += 1
+
+    def run(self):
+        """Simulate the remaining days and return the Result."""
+        from sim.result import build_result
+
+        while self.day < self.cfg.days:
+            self.step()
+        return build_result(self)
+
+    # 1. acquisition
+    def _acquire(self, day: int) -> None:
+        t = self.today
+        marketing = 0.0
+        for name, side in self.sides.items():
+            conf = getattr(self.market, name)
+            other = conf.acquisition.network_side
+            promoters = int(np.count_nonzero(side.alive & (self.behaviour_satisfaction(name)
+                                                           >= self.market.satisfaction.promoter_level)))
+            got: Arrivals = arrivals(name, conf.acquisition, self.initial_size[name],
+                                     int(np.count_nonzero(self.sides[other].alive)), self.initial_size[other],
+                                     promoters, day, self.streams)
+            self._join(name, got.paid, "paid", got.paid_cac)
+            self._join(name, got.organic, "organic", 0.0)
+            self._join(name, got.referral, "referral", 0.0)
+            t[f"{name}_joined"] = got.paid + got.organic + got.referral
+            t[f"{name}_joined_paid"] = got.paid
+            t[f"{name}_joined_organic"] = got.organic
+            t[f"{name}_joined_referral"] = got.referral
+            t[f"{name}_marketing_cost"] = got.marketing_cost
+            marketing += got.marketing_cost
+        t["marketing_cost"] = marketing
+
+    # 2. onboarding
+    def _onboard(self, day: int) -> None:
+        for name, side in self.sides.items():
+            ids = activate_due(side, day)
+            self.today[f"{name}_activated"] = ids.size
+            if name == "buyers" and ids.size:
+                buyers_rules.start_purchasing(side, ids, float(day), self.streams)
+
+    # 3-5. matching and outcomes, money
+    def _match_and_settle(self, day: int, intentions) -> None:
+        m, t, streams = self.market, self.today, self.streams
+        buyers = self.sides["buyers"]
+        ids, k = intentions.buyer, intentions.index
+        n = ids.size
+        success = np.ones(n, dtype=bool)
+        basket = np.zeros(n)
+        fare = np.zeros(n)
+        level_penalty = np.zeros(n)
+        seller = np.full(n, NO_MATCH, dtype=np.int64)
+        if self.has("sellers"):
+            sellers = self.sides["sellers"]
+            seller = choose_sellers(sellers, m.sellers, ids, k, day, streams)
+            has_seller = seller != NO_MATCH
+            quality = np.where(has_seller, sellers.quality[np.maximum(seller, 0)], 0.0)
+            success &= has_seller & (streams.uniform("orders.seller_outcome", day, ids, sub=k) < quality)
+            if m.buyers.order_value_mean > 0:
+                basket = m.buyers.order_value_mean * np.where(has_seller, sellers.price_level[np.maximum(seller, 0)],
+                                                              1.0) * streams.lognormal_mean_cv(
+                    "orders.basket", day, ids, 1.0, m.buyers.order_value_cv, sub=k)
+        driver = np.full(n, NO_MATCH, dtype=np.int64)
+        at_fault = np.zeros(n, dtype=bool)
+        if self.has("drivers"):
+            drivers = self.sides["drivers"]
+            if self.has("sellers"):  # delivery: from the restaurant to the diner's home
+                s = self.sides["sellers"]
+                wants = seller != NO_MATCH
+                px = np.where(wants, s.x[np.maximum(seller, 0)], buyers.home_x[ids])
+                py = np.where(wants, s.y[np.maximum(seller, 0)], buyers.home_y[ids])
+                dx, dy = buyers.home_x[ids], buyers.home_y[ids]
+            else:  # rides: from the rider's home to a destination
+                wants = np.ones(n, dtype=bool)
+                px, py = buyers.home_x[ids], buyers.home_y[ids]
+                dx = streams.uniform("rides.destination_x", day, ids, sub=k)
+                dy = streams.uniform("rides.destination_y", day, ids, sub=k)
+            requests = np.flatnonzero(wants)
+            result = dispatch(drivers, m.drivers, m.city, day, intentions.time[requests], px[requests], py[requests],
+                              dx[requests], dy[requests], self.behaviour_satisfaction("drivers"),
+                              m.satisfaction.neutral, streams)
+            driver[requests] = result.driver
+            matched = driver != NO_MATCH
+            success &= matched
+            pickup_minutes = np.zeros(n)
+            pickup_minutes[requests] = result.pickup_km / m.city.speed_kmh * 60
+            fare[requests] = m.drivers.fare_base + m.drivers.fare_per_km * result.trip_km
+            fare = np.where(matched, fare, 0.0)
+            level_penalty = np.where(matched, m.buyers.experience.wait_penalty_per_minute * pickup_minutes, 0.0)
+            t["pickup_minutes_mean"] = float(pickup_minutes[matched].mean()) if matched.any() else math.nan
+            t["drivers_online_hours"] = result.online_hours
+            self._rate_drivers(day, ids, k, driver, matched, at_fault)
+        self._settle(day, ids, seller, driver, success, basket, fare)
+        # buyers' experience of each order
+        e = m.buyers.experience
+        level = np.where(success, e.success - level_penalty, e.failure)
+        level = np.where(success & at_fault, (e.success + e.failure) / 2, level)
+        move_satisfaction(buyers, ids, np.clip(level, 0, 1), e.learning_rate)
+        unique, completed = sum_by_id(ids[success], 1.0)
+        buyers.orders_completed[unique] += completed.astype(np.int32)
+        t["buyers_failed"] = int(n - np.count_nonzero(success))
+
+    def _rate_drivers(self, day, ids, k, driver, matched, at_fault_out) -> None:
+        drivers = self.sides["drivers"]
+        conf = self.market.drivers
+        rows = np.flatnonzero(matched)
+        d = driver[rows]
+        fault, unfair = drivers_rules.rate_trips(drivers, d, day, conf, self.streams, trip_sub=ids[rows] * 64 + k[rows])
+        at_fault_out[rows] = fault
+        drivers.orders[:] += np.bincount(d, minlength=drivers.n).astype(np.int32)
+        drivers.orders_completed[:] += np.bincount(d, minlength=drivers.n).astype(np.int32)
+        drivers.last_active_day[d] = day
+        victims = d[unfair]
+        drivers.satisfaction[victims] = np.maximum(0.0, drivers.satisfaction[victims] - conf.fairness_penalty)
+        self.today["drivers_unfair_low_ratings"] = int(unfair.sum())
+
+    def _settle(self, day, ids, seller, driver, success, basket, fare) -> None:
+        """Money: GMV, the platform's take from each side, payouts, margins per agent."""
+        m, t = self.market, self.today
+        buyers = self.sides["buyers"]
+        ok = np.flatnonzero(success)
+        paid_by_buyer = basket[ok] + fare[ok] + m.buyers.fee_per_order
+        payment_cost = m.buyers.payment_cost_rate * paid_by_buyer
+        buyer_fee = np.full(ok.size, m.buyers.fee_per_order)
+        book_money(buyers, ids[ok], buyer_fee, buyer_fee - payment_cost, day, self.discount_per_day)
+        take = buyer_fee.sum()
+        t["buyers_revenue"] = float(buyer_fee.sum())
+        t["buyers_margin"] = float((buyer_fee - payment_cost).sum())
+        self._sales_today = None
+        if self.has("sellers"):
+            sellers = self.sides["sellers"]
+            chosen = seller[seller != NO_MATCH]
+            sellers.orders[:] += np.bincount(chosen, minlength=sellers.n).astype(np.int32)
+            sellers.last_active_day[chosen] = day
+            s_ok = seller[ok]
+            commission = m.sellers.commission * basket[ok]
+            book_money(sellers, s_ok, commission, commission, day, self.discount_per_day)
+            sellers.orders_completed[:] += np.bincount(s_ok, minlength=sellers.n).astype(np.int32)
+            self._sales_today = np.bincount(s_ok, minlength=sellers.n).astype(np.float32)
+            # buyers review sellers: success 4-5 by quality, failure 1-2
+            u = self.streams.uniform("orders.seller_review", day, ids, sub=0)
+            stars = np.where(success, 4.0 + (u < sellers.quality[np.maximum(seller, 0)]), 1.0 + (u < 0.5))
+            reviewed = seller != NO_MATCH
+            unique, total = sum_by_id(seller[reviewed], stars[reviewed])
+            _, count = sum_by_id(seller[reviewed], 1.0)
+            sellers.rating_sum[unique] += total
+            sellers.rating_count[unique] += count
+            take += commission.sum()
+            t["sellers_revenue"] = float(commission.sum())
+            t["sellers_margin"] = float(commission.sum())
+            t["sellers_orders"] = int(chosen.size)
+        if self.has("drivers"):
+            drivers = self.sides["drivers"]
+            d_ok = driver[ok]
+            commission = m.drivers.commission * fare[ok]
+            payout = fare[ok] - commission
+            book_money(drivers, d_ok, commission, commission, day, self.discount_per_day)
+            unique, earned = sum_by_id(d_ok, payout)
+            drivers.earnings_today[:] = 0.0
+            drivers.earnings_today[unique] = earned
+            drivers.earnings[unique] += earned
+            take += commission.sum()
+            t["drivers_revenue"] = float(commission.sum())
+            t["drivers_margin"] = float(commission.sum())
+            t["drivers_orders"] = int(np.count_nonzero(driver != NO_MATCH))
+            t["drivers_earnings"] = float(payout.sum())
+        t["gmv"] = float(paid_by_buyer.sum())
+        t["take_revenue"] = float(take)
+        t["payment_costs"] = float(payment_cost.sum())
+
+    # 6. supply-side experience, expansion
+    def _supply_experience(self, day: int) -> None:
+        m, t = self.market, self.today
+        neutral = m.satisfaction.neutral
+        if self.has("sellers"):
+            sellers = self.sides["sellers"]
+            sales = self._sales_today if self._sales_today is not None else np.zeros(sellers.n, np.float32)
+            sellers_rules.update_sales_experience(sellers, sales, m.sellers, neutral)
+            upgraded = sellers_rules.premium_upgrades(sellers, day, m.sellers, self.behaviour_satisfaction("sellers"),
+                                                      neutral)
+            premium = np.flatnonzero(sellers.premium & sellers.alive)
+            fee = np.full(premium.size, m.sellers.premium.fee_per_day)
+            book_money(sellers, premium, fee, fee, day, self.discount_per_day)
+            t["sellers_upgraded"] = upgraded.size
+            t["sellers_premium"] = premium.size
+            t["expansion_revenue"] = float(fee.sum())
+            t["take_revenue"] += float(fee.sum())
+            t["sellers_revenue"] = t.get("sellers_revenue", 0.0) + float(fee.sum())
+            t["sellers_margin"] = t.get("sellers_margin", 0.0) + float(fee.sum())
+        if self.has("drivers"):
+            drivers = self.sides["drivers"]
+            worked = np.flatnonzero(drivers.online_hours > 0)
+            level = drivers_rules.earnings_level(drivers, worked, m.drivers, neutral)
+            move_satisfaction(drivers, worked, level, m.drivers.experience_learning_rate)
+        for name in ("sellers", "drivers"):
+            if self.has(name):
+                side = self.sides[name]
+                side.margin_rate[:] += (self._margin_today(side) - side.margin_rate) / 30.0
+
+    def _margin_today(self, side: Side) -> np.ndarray:
+        """Margin booked since the previous call, per agent (currency)."""
+        margin = side.margin
+        previous = getattr(self, f"_margin_before_{side.name}", None)
+        if previous is None or previous.size != margin.size:
+            grown = np.zeros(margin.size)
+            if previous is not None:
+                grown[: previous.size] = previous
+            previous = grown
+        today = margin - previous
+        setattr(self, f"_margin_before_{side.name}", margin.copy())
+        return today.astype(np.float32)
+
+    # 7. CS operations
+    def _cs_operations(self, day: int) -> None:
+        t = self.today
+        t["cs_cost"] = self.cfg.cs.staff * self.cfg.cs.staff_cost_per_day
+        t["incentive_cost"] = 0.0
+
+    # 8. churn
+    def _churn(self, day: int) -> None:
+        m, t = self.market, self.today
+        neutral = m.satisfaction.neutral
+        if self.has("drivers"):
+            drivers = self.sides["drivers"]
+            deactivate = drivers_rules.due_for_deactivation(drivers, m.drivers)
+            drivers.deactivated[deactivate] = True
+            drivers.deactivation_day[deactivate] = day
+            churn(drivers, deactivate, day)
+            t["drivers_deactivated"] = deactivate.size
+        for name, side in self.sides.items():
+            conf = getattr(m, name)
+            unactivated = side.activation_day < 0
+            hazard = np.where(unactivated, conf.onboarding.unactivated_hazard, 0.0)
+            if name != "buyers":  # buyers' drop-out happens at purchases (BG/NBD)
+                mult = experience_multiplier(self.behaviour_satisfaction(name), neutral,
+                                             -conf.churn.satisfaction_sensitivity)
+                hazard = np.where(unactivated, hazard, side.base_hazard * mult)
+            churned = accumulate_and_churn(side, hazard, day)
+            if name == "buyers":
+                side.next_purchase[churned] = np.inf
+            t[f"{name}_churned"] = int(np.count_nonzero(side.churn_day == day))
+
+    # 9. metrics
+    def _record(self, day: int) -> None:
+        t = self.today
+        for name, side in self.sides.items():
+            alive = side.alive
+            t[f"{name}_active"] = int(np.count_nonzero(alive))
+            t[f"{name}_activated_active"] = int(np.count_nonzero(alive & (side.activation_day >= 0)))
+            t[f"{name}_satisfaction"] = float(side.satisfaction[alive].mean()) if alive.any() else math.nan
+            t[f"{name}_nps"] = survey(side, day, self.cfg.metrics, self.streams)
+        t["net_contribution"] = (t["take_revenue"] - t["payment_costs"] - t["marketing_cost"] - t["cs_cost"]
+                                 - t["incentive_cost"])
+        self.ledger.append(t)
