@@ -25,6 +25,7 @@ FIELDS = {
     "purchase_rate": (np.float32, 0.0),   # lambda, purchases per day
     "dropout_p": (np.float32, 0.0),       # drop-out probability after each purchase
     "next_purchase": (np.float64, np.inf),  # absolute time of the next intention, days
+    "spend_rate": (np.float32, 1.0),      # nu: basket value per order ~ Gamma(p, rate nu), currency
     "home_x": (np.float32, 0.0),          # position on the unit torus (rides, delivery)
     "home_y": (np.float32, 0.0),
 }
@@ -36,7 +37,7 @@ def new_side(capacity: int) -> Side:
 
 
 def init_traits(buyers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams) -> None:
-    """Draw purchase rate, drop-out probability and home of new buyers."""
+    """Draw purchase rate, drop-out probability, spend level and home of new buyers."""
     p = conf.purchase
     rate = streams.gamma("buyers.purchase_rate", ATTRIBUTE_DAY, ids, p.r, p.alpha)
     dropout = streams.beta("buyers.dropout_p", ATTRIBUTE_DAY, ids, p.a, p.b)
@@ -44,6 +45,8 @@ def init_traits(buyers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool
     dropout = np.where(referred, dropout * conf.referral_churn_multiplier, dropout)
     buyers.purchase_rate[ids] = rate
     buyers.dropout_p[ids] = dropout
+    g = conf.spend
+    buyers.spend_rate[ids] = streams.gamma("buyers.spend_rate", ATTRIBUTE_DAY, ids, g.q, g.gamma)
     buyers.home_x[ids] = streams.uniform("buyers.home_x", ATTRIBUTE_DAY, ids)
     buyers.home_y[ids] = streams.uniform("buyers.home_y", ATTRIBUTE_DAY, ids)
 
@@ -99,6 +102,11 @@ def purchase_intentions(buyers: Side, day: int, streams: Streams, behaviour_sati
     index = np.concatenate([c[2] for c in chunks]).astype(np.int64)
     order = np.argsort(time, kind="stable")
     return Intentions(buyer[order], time[order], index[order])
+
+
+def basket_values(buyers: Side, ids: np.ndarray, index: np.ndarray, day: int, conf, streams: Streams) -> np.ndarray:
+    """Basket value of each order (currency): Gamma(p, rate nu_buyer), the Gamma-Gamma spend model."""
+    return streams.gamma("orders.basket", day, ids, conf.spend.p, buyers.spend_rate[ids], sub=index)
 
 
 def expected_margin_rate(buyers: Side, margin_per_order: float, behaviour_satisfaction: np.ndarray,

@@ -68,6 +68,13 @@ class Purchase:
 
 
 @dataclass
+class Spend:
+    p: float = positive()
+    q: float = _f("gamma_gamma_q")
+    gamma: float = positive()
+
+
+@dataclass
 class Experience:
     learning_rate: float = prob()
     success: float = prob()
@@ -108,8 +115,8 @@ class Buyers:
     purchase: Purchase = field(default_factory=Purchase)
     rate_sensitivity: float = nonneg()
     dropout_sensitivity: float = nonneg()
-    order_value_mean: float = nonneg()
-    order_value_cv: float = nonneg()
+    has_basket: bool = MISSING
+    spend: Spend = field(default_factory=Spend)
     fee_per_order: float = nonneg()
     payment_cost_rate: float = prob()
     referral_churn_multiplier: float = positive()
@@ -264,6 +271,7 @@ _EXTRA_RANGES = {
     "rating": (lambda v: 1 <= v <= 5, "a rating in [1, 5]"),
     "hours": (lambda v: 0 < v <= 24, "hours per day in (0, 24]"),
     "open_prob": (lambda v: 0 < v < 1, "a number strictly between 0 and 1"),
+    "gamma_gamma_q": (lambda v: v > 1, "a number > 1 (the mean spend p gamma / (q - 1) must exist)"),
     "rounds": (lambda v: 1 <= v <= 1440, "a whole number of matching rounds per day in [1, 1440]"),
     "days": (lambda v: 1 <= v <= 36500, "a whole number of days in [1, 36500]"),
 }

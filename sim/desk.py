@@ -289,7 +289,7 @@ class CSDesk:
         keys = list(zip(self._pri[rows].tolist(), self._arr[rows].tolist(), self._seq[rows].tolist()))
         wakes, reqs = [None] * n, [None] * n
         rank = np.asarray(st["wake_rank"], dtype=np.int64)
-        for i in np.flatnonzero(rank >= 0).tolist():
+        for i in np.flatnonzero(rank >= 0)[np.argsort(rank[rank >= 0])].tolist():
             when = (self._arr, self._dl, self._fin)[phase[i]][rows[i]]
             wakes[i] = self._at(float(when), int(rows[i]))
         for wanted in (SERVING, WAITING):       # servers first, then the queue

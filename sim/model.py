@@ -94,6 +94,21 @@ class Marketplace(mesa.Model):
         self._record(day)
         self.day += 1
 
+    def branch(self) -> "Marketplace":
+        """A deep copy of the whole state (arrays, desk, ledger); both continue independently.
+
+        Streams are counter-based, so the copy needs no random state: the two
+        continue with the same luck.
+        """
+        import copy
+
+        return copy.deepcopy(self)
+
+    def run_until(self, day: int) -> None:
+        """Simulate up to (not including) ``day``."""
+        while self.day < min(day, self.cfg.days):
+            self.step()
+
     def run(self):
         """Simulate the remaining days and return the Result."""
         from sim.result import build_result
@@ -150,10 +165,9 @@ class Marketplace(mesa.Model):
             has_seller = seller != NO_MATCH
             quality = np.where(has_seller, sellers.quality[np.maximum(seller, 0)], 0.0)
             success &= has_seller & (streams.uniform("orders.seller_outcome", day, ids, sub=k) < quality)
-            if m.buyers.order_value_mean > 0:
-                basket = m.buyers.order_value_mean * np.where(has_seller, sellers.price_level[np.maximum(seller, 0)],
-                                                              1.0) * streams.lognormal_mean_cv(
-                    "orders.basket", day, ids, 1.0, m.buyers.order_value_cv, sub=k)
+            if m.buyers.has_basket:
+                price = np.where(has_seller, sellers.price_level[np.maximum(seller, 0)], 1.0)
+                basket = price * buyers_rules.basket_values(buyers, ids, k, day, m.buyers, streams)
         driver = np.full(n, NO_MATCH, dtype=np.int64)
         at_fault = np.zeros(n, dtype=bool)
         if self.has("drivers"):

@@ -206,7 +206,7 @@ def _search(qx, qy, g, cell_start, slot, slot_id, max_distance):
                 break
             # Offsets run over [-r, ring_hi]; when 2r == g the offsets +r and
             # -r are the same cells, so the ring stops at r - 1 on the high side.
-            ring_hi = r if 2 * r + 1 <= g else g - 1 - r
+            ring_hi = r
             n_side = 2 if ring_hi == r else 1
             n_seg = n_side * 2 * r  # n_side full rows + n_side (2r - 1) cells
             box = False
