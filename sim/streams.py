@@ -45,6 +45,39 @@ def _mix_scalar(value: int) -> np.uint64:
     return _mix(np.array([value & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
 
 
+_TABLE_INTERVALS = 16384
+_TABLE_TAIL = 1.0 / 64
+_tables: dict[tuple, np.ndarray] = {}
+
+
+def _inverse_cdf(kind: str, a: float, b: float, u: np.ndarray) -> np.ndarray:
+    """Quantile function of Beta(a, b) or Gamma(a, rate 1) at u.
+
+    scipy's betaincinv / gammaincinv cost about 1-2 microseconds a draw, which
+    dominated creating a million agents. For scalar parameters we interpolate
+    linearly in a table of 16,385 exact quantiles over [1/64, 63/64] (relative
+    error below 2e-5, monotone in u, so common random numbers still hold) and
+    compute the tails exactly. The table depends only on (kind, a, b), so a
+    draw is still a pure function of its key.
+    """
+    exact = special.betaincinv if kind == "beta" else (lambda shape, _, x: special.gammaincinv(shape, x))
+    if np.ndim(a) or np.ndim(b):
+        return exact(a, b, u)
+    key = (kind, float(a), float(b))
+    table = _tables.get(key)
+    if table is None:
+        grid = np.linspace(_TABLE_TAIL, 1 - _TABLE_TAIL, _TABLE_INTERVALS + 1)
+        table = _tables[key] = exact(a, b, grid)
+    position = (u - _TABLE_TAIL) * (_TABLE_INTERVALS / (1 - 2 * _TABLE_TAIL))
+    index = np.clip(position.astype(np.int64), 0, _TABLE_INTERVALS - 1)
+    fraction = position - index
+    out = table[index] + fraction * (table[index + 1] - table[index])
+    tails = (u < _TABLE_TAIL) | (u > 1 - _TABLE_TAIL)
+    if tails.any():
+        out[tails] = exact(a, b, u[tails])
+    return out
+
+
 class Streams:
     """Named, counter-based random streams for one run.
 
@@ -96,12 +129,11 @@ class Streams:
 
     def gamma(self, name: str, day: int, ids, shape, rate, sub=0) -> np.ndarray:
         """Gamma(shape, rate) draws (mean shape / rate)."""
-        u = self.uniform(name, day, ids, sub)
-        return special.gammaincinv(shape, u) / rate
+        return _inverse_cdf("gamma", shape, 0.0, self.uniform(name, day, ids, sub)) / rate
 
     def beta(self, name: str, day: int, ids, a, b, sub=0) -> np.ndarray:
         """Beta(a, b) draws."""
-        return special.betaincinv(a, b, self.uniform(name, day, ids, sub))
+        return _inverse_cdf("beta", a, b, self.uniform(name, day, ids, sub))
 
     def lognormal_mean_cv(self, name: str, day: int, ids, mean, cv, sub=0) -> np.ndarray:
         """Log-normal draws parameterised by their mean and coefficient of variation."""
