@@ -1,0 +1,52 @@
+"""`twosided bench`: performance benchmarks -> a table and bench.json.
+
+    twosided bench                 every case (about 15-30 minutes on a laptop)
+    twosided bench --quick         only the 10k cases, well under a minute
+    twosided bench --out PATH      where to write the JSON (default: bench.json)
+
+The cases, how they are timed and what each figure means: benchmarks/bench.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="twosided bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="only the small (10k buyers) cases")
+    parser.add_argument("--out", default="bench.json", help="the JSON file to write (default: bench.json)")
+    options = parser.parse_args(args)
+
+    from benchmarks.bench import default_cases, format_table, machine, run_cases, target_checks
+
+    cases = default_cases(quick=options.quick)
+    print(f"twosided bench: {len(cases)} cases, each run in a fresh single-core process; {machine()}", flush=True)
+
+    def progress(case, i, run):
+        print(f"  {case.name} run {i + 1}/{case.repeats}: {run['seconds']:.2f} s, "
+              f"{run['agent_days'] / run['seconds'] / 1e6:.2f}M agent-days/s", flush=True)
+
+    out = Path(options.out)
+
+    def save(results):  # after every case, so a long run that is stopped keeps what it measured
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        tmp.replace(out)
+
+    try:
+        results = run_cases(cases, progress, on_case=save)
+    except RuntimeError as error:
+        print(f"twosided bench: {error}", file=sys.stderr)
+        return 1
+    print()
+    print(format_table(results))
+    print("\ntargets (issue 5):")
+    for target, measured, met in target_checks(results):
+        mark = {True: "met", False: "NOT met", None: "-"}[met]
+        print(f"  {target:<62} {measured:<40} {mark}")
+    print(f"\nWrote {out}")
+    return 0
