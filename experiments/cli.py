@@ -7,13 +7,26 @@ USAGE = """usage: twosided COMMAND [overrides...]
 
 commands:
   run [overrides]      one simulation -> run folder (add -m for a Hydra multirun sweep)
+  compare [k=v]        policies vs a baseline, paired replicates -> report folder (arms=[a,b] replicates=3
+                       jobs=2 warmup_days=0 crn=true crn_check=false confidence=0.95 out=DIR; any other
+                       key=value is a model override: market=rides scale=small seed=3), see conf/compare.yaml
+  collect SWEEP_DIR    one tidy table of a sweep -> SWEEP_DIR/results.parquet; prints done / failed / left
+  sensitivity [k=v]    global sensitivity analysis (SALib Sobol / Morris), settings in conf/sensitivity/
+  optimize [k=v]       search policy parameters with Optuna (resumable), settings in conf/optimize/
+  bench [--quick] [--out PATH]  performance benchmarks -> a table and bench.json
+  calibrate data=PATH  fit BG/NBD + Gamma-Gamma (and sBG: survival=PATH) to a transaction log -> market config,
+                       holdout forecast report (holdout_days=N); see docs/calibration.md
   help                 this text
 
 overrides are Hydra's: market=rides policy=none scale=small seed=3 days=180
   market.buyers.purchase.r=0.3 population.sellers=500 experience_effects=false
 """
 
-COMMANDS = {"run": "experiments.run"}
+COMMANDS = {"run": "experiments.run", "compare": "experiments.compare", "collect": "experiments.collect",
+            "sensitivity": "experiments.sensitivity",
+            "optimize": "experiments.optimize",
+            "bench": "experiments.bench",
+            "calibrate": "experiments.calibrate"}
 
 
 def main(argv: list[str] | None = None) -> int:
