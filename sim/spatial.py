@@ -49,6 +49,10 @@ after its own cell and the first ring of 8 around it. Tuned by timing."""
 _MIN_CELL_FACTOR = 0.5
 """Cells are never smaller than 0.5/sqrt(n): at most 4 cells per point."""
 
+_REBUILD_SCANS = 4
+"""greedy_match rebuilds its grid once searches have scanned this many times
+the rebuild's cost in slots (see _greedy_match_kernel)."""
+
 _SLACK = 1e-12
 """Absolute slack (city units) subtracted from ring lower bounds, so floating
 rounding in cell arithmetic can never stop a search too early."""
@@ -172,8 +176,8 @@ def _search(qx, qy, g, cell_start, slot, slot_id, max_distance):
     catch every d that rounds equal to it.
 
     Written as one flat loop (no helper calls) so numba compiles it quickly
-    and LLVM keeps it tight. Returns (distance, point id, slot), or
-    (inf, -1, -1) if none.
+    and LLVM keeps it tight. Returns (distance, point id, slot, number of
+    slots scanned), with (inf, -1, -1) if no point qualifies.
     """
     h = 1.0 / g
     cx = _cell_1d(qx, g)
@@ -188,6 +192,7 @@ def _search(qx, qy, g, cell_start, slot, slot_id, max_distance):
     best_d = np.inf
     best_j = -1
     best_s = -1
+    scanned = 0
     lim2 = max_d2
     # First block: the query's cell (g < 3) or the 3 x 3 box around it.
     r = 1 if g >= 3 else 0
@@ -206,7 +211,7 @@ def _search(qx, qy, g, cell_start, slot, slot_id, max_distance):
                 break
             # Offsets run over [-r, ring_hi]; when 2r == g the offsets +r and
             # -r are the same cells, so the ring stops at r - 1 on the high side.
-            ring_hi = r
+            ring_hi = r if 2 * r + 1 <= g else g - 1 - r
             n_side = 2 if ring_hi == r else 1
             n_seg = n_side * 2 * r  # n_side full rows + n_side (2r - 1) cells
             box = False
@@ -253,6 +258,7 @@ def _search(qx, qy, g, cell_start, slot, slot_id, max_distance):
         for part in range(2):
             s_lo = a1 if part == 0 else a2
             s_hi = b1 if part == 0 else b2
+            scanned += s_hi - s_lo
             for s in range(s_lo, s_hi):
                 # Same operations as torus_distance (inputs already in [0, 1)).
                 dx = abs(slot[s, 0] - qx)
@@ -273,7 +279,7 @@ def _search(qx, qy, g, cell_start, slot, slot_id, max_distance):
                             best_j = j
                             best_s = s
                             lim2 = min(d2 * (1.0 + 1e-15), max_d2)
-    return best_d, best_j, best_s
+    return best_d, best_j, best_s, scanned
 
 
 @njit(cache=True)
@@ -288,12 +294,18 @@ def _greedy_match_kernel(rx, ry, px, py, available, max_distance, cell_factor):
     g = _grid_side(live, max_distance, cell_factor)
     cell_start, slot, slot_id = _build_grid(px, py, ids, g)
     built_with = live
+    scanned = 0
     for i in range(n_req):
         if live == 0:
             break
-        if 2 * live < built_with:
-            # Half the indexed drivers are gone: rebuild without them, on a
-            # grid sized for those left (amortised O(n_drivers) in all).
+        if 2 * live < built_with or scanned > _REBUILD_SCANS * (built_with + g * g):
+            # Rebuild without the taken drivers, on a grid sized for those
+            # left, when half the indexed drivers are gone (amortised
+            # O(n_drivers) in all), or when the searches since the last
+            # build have scanned several times as many slots as a rebuild
+            # costs, which drops the taken drivers that requests crowding
+            # an emptied area would otherwise keep scanning (rebuilds then
+            # add at most 1/_REBUILD_SCANS to the search work).
             rest = np.empty(live, np.int64)
             k = 0
             for s in range(slot_id.size):
@@ -303,8 +315,10 @@ def _greedy_match_kernel(rx, ry, px, py, available, max_distance, cell_factor):
             g = _grid_side(live, max_distance, cell_factor)
             cell_start, slot, slot_id = _build_grid(px, py, rest, g)
             built_with = live
-        d, j, s = _search(rx[i], ry[i], g, cell_start, slot, slot_id,
-                          max_distance)
+            scanned = 0
+        d, j, s, n_scanned = _search(rx[i], ry[i], g, cell_start, slot,
+                                     slot_id, max_distance)
+        scanned += n_scanned
         if j >= 0:
             driver_of[i] = j
             dist[i] = d
@@ -324,8 +338,8 @@ def _nearest_distance_kernel(qx, qy, px, py, cell_factor):
     g = _grid_side(m, np.inf, cell_factor)
     cell_start, slot, slot_id = _build_grid(px, py, ids, g)
     for i in range(n_q):
-        d, j, s = _search(qx[i], qy[i], g, cell_start, slot, slot_id,
-                          np.inf)
+        d, j, s, n_scanned = _search(qx[i], qy[i], g, cell_start, slot,
+                                     slot_id, np.inf)
         out[i] = d
     return out
 
@@ -363,6 +377,11 @@ def _wrap_unit(v, what):
     return np.ascontiguousarray(v)
 
 
+def _check_size(n):
+    if n >= 2**31 - 1:
+        raise ValueError("the grid index holds fewer than 2**31 - 1 points")
+
+
 def greedy_match(request_x, request_y, driver_x, driver_y, driver_available,
                  max_distance):
     """Match requests, in order, each to its nearest still-available driver.
@@ -397,10 +416,16 @@ def greedy_match(request_x, request_y, driver_x, driver_y, driver_available,
     and that driver is no longer available to later requests of this call. The
     result equals a brute-force greedy loop exactly. Cost: a grid index with
     cells of about one driver (never more than 4 cells per driver, never
-    bigger than max_distance when that is shorter) is built once and coarsened
-    as drivers run out, so for spread-out positions a call costs
-    O(n_requests + n_drivers); the worst case (requests crowding an area
-    emptied of drivers, with a large max_distance) degrades toward brute force.
+    bigger than max_distance when that is shorter) is built once, and rebuilt
+    without the taken drivers when half of them are gone or when the searches
+    have scanned a few rebuilds' worth of slots, so for spread-out positions a
+    call costs O(n_requests + n_drivers) (about 0.3 us per request at 50,000
+    drivers). Requests crowding one spot cost more, since each searches the
+    area its predecessors emptied: up to the whole disc of max_distance, or,
+    with an unlimited max_distance, an area that grows with every request
+    (quadratic in the worst case). Measured with 50,000 uniform drivers and
+    20,000 requests in a 0.05 x 0.05 square: about 2 us per request with
+    max_distance 0.05 (most fail), about 40 us per request unlimited.
     Deterministic: no random numbers are drawn.
     """
     rx, ry = _positions(request_x, request_y, "request")
@@ -416,6 +441,7 @@ def greedy_match(request_x, request_y, driver_x, driver_y, driver_available,
                 f"driver_available has shape {available.shape}, "
                 f"drivers have shape {px.shape}")
         available = np.ascontiguousarray(available)
+    _check_size(px.size)
     max_distance = float(max_distance)
     if math.isnan(max_distance):
         raise ValueError("max_distance must not be NaN")
@@ -434,6 +460,7 @@ def nearest_distance(query_x, query_y, point_x, point_y):
     """
     qx, qy = _positions(query_x, query_y, "query")
     px, py = _positions(point_x, point_y, "point")
+    _check_size(px.size)
     return _nearest_distance_kernel(qx, qy, px, py, CELL_FACTOR)
 
 

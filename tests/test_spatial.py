@@ -153,6 +153,24 @@ def test_greedy_equals_bruteforce_medium(n_drv, n_req, max_d):
         assert 0 < len(matched) < n_req
 
 
+@pytest.mark.parametrize("max_d", [0.03, 0.1, np.inf])
+def test_greedy_equals_bruteforce_hotspot(max_d):
+    # Requests crowd a small area near a corner (wrapping), so they empty it
+    # of drivers and later searches run over removed drivers: this exercises
+    # the rebuilds that drop them.
+    s = Streams(17)
+    n_drv, n_req = 3000, 1500
+    px, py = uniform_xy(s, "drv", 0, n_drv)
+    rx, ry = uniform_xy(s, "req", 0, n_req)
+    rx, ry = np.mod(0.98 + 0.04 * rx, 1.0), np.mod(0.99 + 0.02 * ry, 1.0)
+    got = greedy_match(rx, ry, px, py, None, max_d)
+    assert_same(got, brute_greedy(rx, ry, px, py, None, max_d))
+    if np.isinf(max_d):
+        assert (got[0] >= 0).all()
+    else:
+        assert 0 < (got[0] >= 0).sum() < n_req
+
+
 def test_wraparound_match():
     # across the left/right edge: 0.02 away, nearer than 0.04 on the same side
     j, d = greedy_match([0.01], [0.5], [0.05, 0.99], [0.5, 0.5], None, 0.03)
