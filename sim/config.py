@@ -234,9 +234,67 @@ class Population:
 
 
 @dataclass
+class TicketKind:
+    """One kind of reactive ticket: how often it arises, how long it takes, how long its sender waits."""
+
+    rate: float = prob()              # chance per triggering event (see conf/config.yaml)
+    service_minutes: float = positive()  # mean handling time, minutes of one CS agent (exponential)
+    patience_days: float = positive()   # mean patience before giving up, days (exponential)
+    priority: int = count()           # lower is served first
+
+
+@dataclass
+class Tickets:
+    failed_order: TicketKind = field(default_factory=TicketKind)
+    bad_order: TicketKind = field(default_factory=TicketKind)
+    onboarding: TicketKind = field(default_factory=TicketKind)
+    payout: TicketKind = field(default_factory=TicketKind)
+
+
+@dataclass
+class Contact:
+    resolved_level: float = prob()
+    abandoned_level: float = prob()
+    wait_penalty_per_day: float = nonneg()
+    weight: float = prob()
+    csat_noise_sd: float = nonneg()
+
+
+@dataclass
+class HealthWeights:
+    recency: float = nonneg()
+    frequency: float = nonneg()
+    rating: float = nonneg()
+    tickets: float = nonneg()
+    onboarding: float = nonneg()
+    tenure: float = nonneg()
+    survey: float = nonneg()
+
+
+@dataclass
+class Health:
+    weights: HealthWeights = field(default_factory=HealthWeights)
+    every_days: int = _f("every")
+    red_below: float = _f("score")
+    green_from: float = _f("score")
+    recency_scale: float = positive()
+    frequency_window_days: float = positive()
+    tenure_full_days: float = positive()
+    ticket_memory_days: float = positive()
+    trend_days: float = positive()
+    trend_threshold: float = nonneg()
+    rating_floor: float = _f("rating")
+
+
+@dataclass
 class CS:
     staff: int = count()
     staff_cost_per_day: float = nonneg()
+    workday_hours: float = _f("hours")
+    onboarding_question_days: int = count()
+    tickets: Tickets = field(default_factory=Tickets)
+    contact: Contact = field(default_factory=Contact)
+    health: Health = field(default_factory=Health)
 
 
 @dataclass
@@ -274,6 +332,8 @@ _EXTRA_RANGES = {
     "gamma_gamma_q": (lambda v: v > 1, "a number > 1 (the mean spend p gamma / (q - 1) must exist)"),
     "rounds": (lambda v: 1 <= v <= 1440, "a whole number of matching rounds per day in [1, 1440]"),
     "days": (lambda v: 1 <= v <= 36500, "a whole number of days in [1, 36500]"),
+    "score": (lambda v: 0 <= v <= 100, "a health score in [0, 100]"),
+    "every": (lambda v: 1 <= v <= 365 and float(v).is_integer(), "a whole number of days in [1, 365]"),
 }
 
 
@@ -327,4 +387,14 @@ def validate(cfg: Config) -> Config:
         if ob.ttfv_days_at_best > ob.ttfv_days_at_worst:
             raise ConfigError(f"market.{side}.onboarding.ttfv_days_at_best", ob.ttfv_days_at_best,
                               f"at most ttfv_days_at_worst ({ob.ttfv_days_at_worst})")
+    h = cfg.cs.health
+    if h.red_below > h.green_from:
+        raise ConfigError("cs.health.red_below", h.red_below, f"at most cs.health.green_from ({h.green_from})")
+    if sum(dataclasses.asdict(h.weights).values()) <= 0:
+        raise ConfigError("cs.health.weights", dataclasses.asdict(h.weights), "weights >= 0, at least one > 0")
+    if not isinstance(cfg.policy, dict):
+        raise ConfigError("policy", cfg.policy, "a mapping of policy names to their parameters")
+    from policies import build_policies  # each policy validates its own parameters
+
+    build_policies(cfg.policy, cfg.market, cfg.cs)
     return cfg

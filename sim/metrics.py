@@ -53,18 +53,38 @@ def nps(answers: np.ndarray) -> float:
     return float(100.0 * (np.mean(answers >= 9) - np.mean(answers <= 6)))
 
 
-def monthly_churn_series(side: Side, days: int) -> np.ndarray:
+def monthly_churn_series(side: Side, days: int, returns=None) -> np.ndarray:
     """Churn rate of each complete 30-day month: churned during it / active at its start.
 
     Active at the start of month m: joined before day 30m (or an initial agent) and not churned before it.
+    ``returns`` (win-back: a list of (ids, churn_day, return_day) arrays) adds
+    each won-back agent's earlier lives, so every departure counts, including
+    those later won back; an agent is counted once per month.
     """
     months = days // MONTH_DAYS
     rates = np.full(months, np.nan)
-    join, churn_day = side.join_day, side.churn_day
     initial = side.channel == CHANNEL["initial"]  # present before day 0's events
+    # one row per life: (agent, start, churn day or -1, initial)
+    agent = np.arange(side.n)
+    start_day, churn_day, first = side.join_day.astype(np.int64), side.churn_day.astype(np.int64), initial
+    if returns:
+        ids = np.concatenate([r[0] for r in returns])
+        gone = np.concatenate([r[1] for r in returns]).astype(np.int64)
+        back = np.concatenate([r[2] for r in returns]).astype(np.int64)
+        # life starts: the join day, then each return day; life ends: each departure, then the current churn day
+        starts = np.concatenate([start_day, back])
+        owners = np.concatenate([agent, ids])
+        life_order = np.lexsort((starts, owners))
+        owners, starts = owners[life_order], starts[life_order]
+        ends = np.empty_like(starts)
+        last_of_agent = np.r_[owners[1:] != owners[:-1], True]
+        ends[last_of_agent] = churn_day[owners[last_of_agent]]
+        ends[~last_of_agent] = gone[np.lexsort((gone, ids))]   # earlier lives end at the logged departures
+        first = np.r_[True, owners[1:] != owners[:-1]] & initial[owners]
+        agent, start_day, churn_day = owners, starts, ends
     for m in range(months):
         start, end = m * MONTH_DAYS, (m + 1) * MONTH_DAYS
-        active = ((join < start) | initial) & ((churn_day < 0) | (churn_day >= start))
+        active = ((start_day < start) | first) & ((churn_day < 0) | (churn_day >= start))
         n = np.count_nonzero(active)
         if n:
             rates[m] = np.count_nonzero(active & (churn_day >= start) & (churn_day < end)) / n
@@ -124,7 +144,8 @@ def side_summary(model, side: Side, daily) -> dict:
     ttfv = (side.activation_day - side.join_day)[activated]
     observable = acquired & (side.join_day <= days - MONTH_DAYS)
     within_30 = observable & (side.activation_day >= 0) & (side.activation_day - side.join_day <= MONTH_DAYS)
-    churn_months = monthly_churn_series(side, days)
+    ops = getattr(model, "cs", None)
+    churn_months = monthly_churn_series(side, days, ops.returns.get(name) if ops is not None else None)
     nps_months = daily[f"{name}_nps"].dropna()
     return {
         "monthly_churn": _finite(np.nanmean(churn_months)) if np.isfinite(churn_months).any() else None,
@@ -143,7 +164,33 @@ def side_summary(model, side: Side, daily) -> dict:
         "revenue": float(side.revenue.sum()),
         "margin": float(side.margin.sum()),
         "marketing_cost": marketing,
+        **cs_side_summary(model, side, daily),
     }
+
+
+def cs_side_summary(model, side: Side, daily) -> dict:
+    """CS figures of one side: CSAT (share of 4-5 answers after contacts), tickets, CS cost, health bands."""
+    name = side.name
+    out: dict = {}
+    answers = daily.get(f"{name}_csat_answers")
+    if answers is not None and answers.sum() > 0:
+        share = (daily[f"{name}_csat"].fillna(0.0) * answers).sum() / answers.sum()
+        out["csat"] = _finite(share)
+        out["csat_answers"] = int(answers.sum())
+    else:
+        out["csat"], out["csat_answers"] = None, 0
+    if f"cs_cost_{name}" in daily:
+        out["cs_cost"] = float(daily[f"cs_cost_{name}"].sum())
+    ops = getattr(model, "cs", None)
+    if ops is not None:
+        st = ops.state[name]
+        out["tickets"] = int(st.tickets.sum())
+        alive = side.alive
+        band = ops._band(st.health)[alive]
+        for code, label in enumerate(("red", "yellow", "green")):
+            out[f"health_{label}_end"] = _finite(np.mean(band == code)) if band.size else None
+        out["won_back"] = int(sum(r[0].size for r in ops.returns.get(name, [])))
+    return out
 
 
 def platform_summary(daily) -> dict:
@@ -153,6 +200,19 @@ def platform_summary(daily) -> dict:
     out = {k: float(daily[k].sum()) for k in keys}
     out["expansion_revenue"] = float(daily["expansion_revenue"].sum()) if "expansion_revenue" in daily else 0.0
     out["days"] = int(len(daily))
+    out["cs_cost_by_policy"] = {c[len("cs_cost_"):]: float(daily[c].sum()) for c in daily.columns
+                                if c.startswith("cs_cost_") and c[len("cs_cost_"):] not in
+                                ("buyers", "sellers", "drivers")}
+    if "cs_tickets" in daily:
+        finished = daily["cs_finished"].sum()
+        waits = (daily["cs_wait_days_mean"].fillna(0.0) * daily["cs_finished"]).sum()
+        out["cs_desk"] = {
+            "tickets": int(daily["cs_tickets"].sum()),
+            "resolved": int(daily["cs_resolved"].sum()),
+            "abandon_share": _finite(daily["cs_abandoned"].sum() / finished) if finished else None,
+            "mean_wait_days": _finite(waits / finished) if finished else None,
+            "utilisation": _finite(daily["cs_utilisation"].mean()),
+        }
     return out
 
 

@@ -20,6 +20,7 @@ from agents.base import CHANNEL, Side
 from agents.lifecycle import (Arrivals, accumulate_and_churn, activate_due, arrivals, book_money, churn,
                               experience_multiplier, init_common, move_satisfaction, sum_by_id)
 from sim.config import Config
+from sim.cs import CSOps
 from sim.matching import NO_MATCH, choose_sellers, dispatch
 from sim.metrics import DailyLedger, survey
 from sim.streams import Streams
@@ -48,10 +49,29 @@ class Marketplace(mesa.Model):
             self._join(side, size, channel="initial", cac=0.0)
         self.ledger = DailyLedger()
         self.today: dict[str, float] = {}
+        self._events: dict = {}
         for side in self.sides.values():
             if side.name == "buyers":
                 ids = np.arange(side.n)
                 buyers_rules.start_purchasing(side, ids, 0.0, self.streams)
+        from policies import build_policies
+
+        self.cs = CSOps(self, build_policies(cfg.policy, cfg.market, cfg.cs))
+
+    def set_policies(self, policy_cfg: dict) -> None:
+        """Replace the active CS policies ({name: params}, as cfg.policy), e.g. after a warm-up branch.
+
+        Structural levers (onboarding boost, referral bonus, disputes) and
+        accounts are rebuilt; tickets already at the desk finish as before.
+        """
+        import dataclasses
+
+        from policies import build_policies
+
+        policy_cfg = dict(policy_cfg or {})
+        policies = build_policies(policy_cfg, self.market, self.cfg.cs)
+        self.cfg = dataclasses.replace(self.cfg, policy=policy_cfg)
+        self.cs.set_policies(policies)
 
     # -- helpers ---------------------------------------------------------
     def has(self, side: str) -> bool:
@@ -71,7 +91,13 @@ class Marketplace(mesa.Model):
         if count == 0:
             return ids
         conf = getattr(self.market, side)
-        init_common(s, ids, self.day, channel, cac, conf, self.market.satisfaction, self.streams)
+        ops = getattr(self, "cs", None)
+        boosted, boost = (0, 0.0) if ops is None or channel == "initial" else ops.onboarding_boost(side, count)
+        if boosted:
+            init_common(s, ids[:boosted], self.day, channel, cac, conf, self.market.satisfaction, self.streams,
+                        onboarding_boost=boost)
+        if boosted < count:
+            init_common(s, ids[boosted:], self.day, channel, cac, conf, self.market.satisfaction, self.streams)
         _SIDE_RULES[side].init_traits(s, ids, conf, channel == "referral", self.streams)
         return ids
 
@@ -80,6 +106,8 @@ class Marketplace(mesa.Model):
         """Simulate one day."""
         day = self.day
         t = self.today = {"day": day}
+        self._events = {}
+        self.cs.start_day(day)
         self._acquire(day)
         self._onboard(day)
         intentions = buyers_rules.purchase_intentions(
@@ -126,12 +154,14 @@ class Marketplace(mesa.Model):
             other = conf.acquisition.network_side
             promoters = int(np.count_nonzero(side.alive & (self.behaviour_satisfaction(name)
                                                            >= self.market.satisfaction.promoter_level)))
+            multiplier, bonus = self.cs.referral_multiplier(name)   # a referral programme, if any
             got: Arrivals = arrivals(name, conf.acquisition, self.initial_size[name],
                                      int(np.count_nonzero(self.sides[other].alive)), self.initial_size[other],
-                                     promoters, day, self.streams)
+                                     promoters * multiplier, day, self.streams)
             self._join(name, got.paid, "paid", got.paid_cac)
             self._join(name, got.organic, "organic", 0.0)
-            self._join(name, got.referral, "referral", 0.0)
+            self._join(name, got.referral, "referral", bonus)
+            self.cs.pay_referrals(name, got.referral if bonus else 0)
             t[f"{name}_joined"] = got.paid + got.organic + got.referral
             t[f"{name}_joined_paid"] = got.paid
             t[f"{name}_joined_organic"] = got.organic
@@ -207,6 +237,9 @@ class Marketplace(mesa.Model):
         unique, completed = sum_by_id(ids[success], 1.0)
         buyers.orders_completed[unique] += completed.astype(np.int32)
         t["buyers_failed"] = int(n - np.count_nonzero(success))
+        t["buyers_bad_orders"] = int(np.count_nonzero(success & at_fault))
+        self._events["failed"] = (ids[~success], k[~success])
+        self._events["bad"] = (ids[success & at_fault], k[success & at_fault])
 
     def _rate_drivers(self, day, ids, k, driver, matched, at_fault_out) -> None:
         drivers = self.sides["drivers"]
@@ -215,6 +248,8 @@ class Marketplace(mesa.Model):
         d = driver[rows]
         fault, unfair = drivers_rules.rate_trips(drivers, d, day, conf, self.streams, trip_sub=ids[rows] * 64 + k[rows])
         at_fault_out[rows] = fault
+        low = fault | unfair
+        self._events["low_ratings"] = (d[low], (ids[rows] * 64 + k[rows])[low], unfair[low])
         drivers.orders[:] += np.bincount(d, minlength=drivers.n).astype(np.int32)
         drivers.orders_completed[:] += np.bincount(d, minlength=drivers.n).astype(np.int32)
         drivers.last_active_day[d] = day
@@ -320,9 +355,11 @@ class Marketplace(mesa.Model):
 
     # 7. CS operations
     def _cs_operations(self, day: int) -> None:
+        """Tickets to the desk, health, policies (sim/cs.py); the day's CS figures and costs."""
         t = self.today
-        t["cs_cost"] = self.cfg.cs.staff * self.cfg.cs.staff_cost_per_day
-        t["incentive_cost"] = 0.0
+        t.update(self.cs.operate(day, self._events))
+        t.update(self.cs.costs_today())
+        t.update(self.cs.band_counts())
 
     # 8. churn
     def _churn(self, day: int) -> None:
@@ -331,10 +368,11 @@ class Marketplace(mesa.Model):
         if self.has("drivers"):
             drivers = self.sides["drivers"]
             deactivate = drivers_rules.due_for_deactivation(drivers, m.drivers)
+            deactivate = deactivate[~self.cs.state["drivers"].appeal_open[deactivate]]  # under review: not yet
             drivers.deactivated[deactivate] = True
             drivers.deactivation_day[deactivate] = day
             churn(drivers, deactivate, day)
-            t["drivers_deactivated"] = deactivate.size
+            t["drivers_deactivated"] = deactivate.size + self.cs._deactivated_today
         for name, side in self.sides.items():
             conf = getattr(m, name)
             unactivated = side.activation_day < 0

@@ -1,0 +1,171 @@
+"""The Policy interface, parameter checking, and the registry of CS policies.
+
+A policy is configured from ``conf/policy/<name>.yaml`` (``<name>: {params}``,
+composed into ``cfg.policy``), checks its own parameters (a
+:class:`sim.config.ConfigError` names ``policy.<name>.<param>``, the value and
+what is allowed), and then, inside a run:
+
+* ``setup(cs)`` once, when it becomes active: opens its account
+  (``cs.open_account``) and sets structural levers (onboarding boost,
+  referral bonus, fair disputes);
+* ``act(day, cs)`` every day, after the day's tickets are raised and health
+  is computed and before the desk advances: reads ``cs.view(side)`` (the
+  observable view; latent state raises) and acts through ``cs`` actions,
+  which charge its account and refuse what is beyond its budget or capacity;
+* ``on_tickets(day, cs, finished)`` for tickets it sent to the desk that
+  finished today (optional).
+
+Policies never touch agents' arrays; ``cs`` (sim.cs.CSOps) does.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from sim.config import ConfigError
+
+SUPPLY = ("sellers", "drivers")
+
+
+class Params:
+    """Checked access to one policy's parameters; every number must come from conf/policy/."""
+
+    def __init__(self, policy: str, raw: Any):
+        self.prefix = f"policy.{policy}"
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(self.prefix, raw, "a mapping of parameters (see conf/policy/" + policy + ".yaml)")
+        self.raw = dict(raw)
+        self.used: set[str] = set()
+
+    def _get(self, key: str):
+        self.used.add(key)
+        if key not in self.raw:
+            raise ConfigError(f"{self.prefix}.{key}", "missing", "a value in conf/policy (required parameter)")
+        return self.raw[key]
+
+    def number(self, key: str, kind: str = "nonneg", allow_inf: bool = False) -> float:
+        value = self._get(key)
+        texts = {"nonneg": "a number >= 0", "positive": "a number > 0", "prob": "a probability in [0, 1]",
+                 "count": "a whole number >= 0", "score": "a number in [0, 100]"}
+        text = texts[kind] + (" (or .inf)" if allow_inf else "")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{self.prefix}.{key}", value, text)
+        if math.isinf(value) and allow_inf and value > 0:
+            return float(value)
+        ok = math.isfinite(value) and {
+            "nonneg": value >= 0, "positive": value > 0, "prob": 0 <= value <= 1,
+            "count": value >= 0 and float(value).is_integer(), "score": 0 <= value <= 100}[kind]
+        if not ok:
+            raise ConfigError(f"{self.prefix}.{key}", value, text)
+        return int(value) if kind == "count" else float(value)
+
+    def choice(self, key: str, options: tuple[str, ...]) -> str:
+        value = self._get(key)
+        if value not in options:
+            raise ConfigError(f"{self.prefix}.{key}", value, "one of " + ", ".join(options))
+        return value
+
+    def mapping(self, key: str) -> dict:
+        value = self._get(key)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.prefix}.{key}", value, "a mapping of parameters")
+        return dict(value)
+
+    def sides(self, key: str, market, allowed: tuple[str, ...] = ("buyers", "sellers", "drivers"),
+              policy_doc: str = "") -> list[str]:
+        """A list of target sides; ``supply`` means the market's supply sides among ``allowed``.
+
+        A side the market lacks, or one the policy cannot act on, is an error
+        naming the market's sides.
+        """
+        value = self._get(key)
+        items = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+        key_name = f"{self.prefix}.{key}"
+        in_market = [s for s in market.sides if s in allowed]
+        text = (f"a list of sides this policy acts on in market {market.name}: "
+                + (", ".join(in_market + (["supply"] if any(s in SUPPLY for s in in_market) else []))
+                   if in_market else f"none (this policy needs {', '.join(allowed)}{policy_doc})"))
+        if not items:
+            raise ConfigError(key_name, value, text)
+        out: list[str] = []
+        for item in items:
+            if item == "supply":
+                expanded = [s for s in market.sides if s in SUPPLY and s in allowed]
+                if not expanded:
+                    raise ConfigError(key_name, value, text)
+                out += [s for s in expanded if s not in out]
+            elif item in market.sides and item in allowed:
+                if item not in out:
+                    out.append(item)
+            else:
+                raise ConfigError(key_name, value, text)
+        return out
+
+    def finish(self) -> None:
+        """Unknown keys are errors (a typo must not silently use nothing)."""
+        unknown = sorted(set(self.raw) - self.used)
+        if unknown:
+            k = unknown[0]
+            raise ConfigError(f"{self.prefix}.{k}", self.raw[k],
+                              "a parameter of this policy: " + ", ".join(sorted(self.used)))
+
+
+class Policy:
+    """Base class of CS policies (see the module docstring)."""
+
+    name: ClassVar[str] = ""
+    extra_staff: int = 0          # desk staff the policy adds (paid by it)
+    staff_side: str = "drivers"   # the side its extra staff serve
+
+    def __init__(self, params: Any, market, cs_conf, key: str | None = None):
+        self.market_name = market.name
+        self.sides_in_market = tuple(market.sides)
+        self.staff_cost_per_day = float(cs_conf.staff_cost_per_day)
+        self.workday_minutes = 60.0 * float(cs_conf.workday_hours)
+        self.key = key or self.name     # its config key below ``policy.`` and its account name
+        p = Params(self.key, params)
+        self.configure(p, market)
+        p.finish()
+
+    def configure(self, p: Params, market) -> None:
+        """Read and check parameters (subclasses)."""
+
+    def setup(self, cs) -> None:
+        """Open accounts and set levers when the policy becomes active."""
+
+    def act(self, day: int, cs) -> None:
+        """Look at what CS can see and act (every day)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def registry() -> dict[str, type[Policy]]:
+    """Every policy by name."""
+    from policies import (fair_disputes, none, onboarding_program, proactive_outreach, referral_incentive,
+                          segmented, tech_touch, win_back)
+
+    classes = (none.NoPolicy, proactive_outreach.ProactiveOutreach, fair_disputes.FairDisputes,
+               tech_touch.TechTouch, onboarding_program.OnboardingProgram,
+               referral_incentive.ReferralIncentive, win_back.WinBack, segmented.Segmented)
+    return {c.name: c for c in classes}
+
+
+def build_policies(policy_cfg: Any, market, cs_conf) -> list[Policy]:
+    """The active policies from ``cfg.policy`` ({name: params}); ConfigError on unknown names or bad params."""
+    if policy_cfg is None:
+        return []
+    if not isinstance(policy_cfg, dict):
+        raise ConfigError("policy", policy_cfg, "a mapping of policy names to parameters, e.g. "
+                                                "policy=[proactive_outreach,tech_touch]")
+    known = registry()
+    out = []
+    for name, params in policy_cfg.items():
+        if name not in known:
+            raise ConfigError("policy", name, "one of " + ", ".join(sorted(known)))
+        if name == "none":
+            continue
+        out.append(known[name](params, market, cs_conf))
+    return out

@@ -1,0 +1,60 @@
+"""``fair_disputes``: drivers can contest low ratings and deactivations; the desk reviews them.
+
+Without it (the engine's default), a driver whose rolling rating falls below
+the threshold is deactivated automatically, with no chance to contest, even
+where low ratings were not the driver's fault.
+
+Mechanism, with it:
+
+* each low rating may be contested: drivers know whether it was their fault,
+  and contest unfair ones with probability ``contest_unfair``, deserved ones
+  with ``contest_fair``. A dispute is a desk ticket (``review_minutes``, the
+  driver gives up after ``patience_days`` on average). The reviewer reverses
+  an unfair rating with probability ``reverse_unfair`` and a deserved one
+  with ``reverse_fair``: a reversed rating is replaced by a 5 in the rolling
+  mean, and an unfair one gives back ``restore_share`` of the satisfaction it
+  cost (drivers.fairness_penalty). A denied dispute leaves the driver
+  ``denied_penalty`` less satisfied with the contact.
+* a driver due for deactivation appeals with probability
+  ``contest_deactivation`` and keeps driving while the appeal is reviewed
+  (``appeal_minutes``, never abandoned). A genuinely good driver (quality >=
+  drivers.good_quality, which the review of trip records reveals) is
+  reinstated with probability ``reinstate_good``, a bad one with
+  ``reinstate_bad`` (benefit of the doubt): reinstatement clears the rating
+  history. Upheld appeals deactivate the driver on the day of the decision.
+
+So wrongful penalties are reversed (drivers churn less), and some genuinely
+bad drivers stay longer, which riders feel (more trips go badly by the
+driver's doing: ``buyers_bad_orders`` in daily.parquet).
+
+Cost: review time per dispute and appeal (``review_minutes``,
+``appeal_minutes``), charged at the staff rate (cs.staff_cost_per_day per
+cs.workday_hours), plus ``extra_staff`` desk agents if any. The reviews are
+done on the shared desk: without extra staff, other tickets wait longer.
+"""
+from __future__ import annotations
+
+from policies.base import Params, Policy
+
+
+class FairDisputes(Policy):
+    name = "fair_disputes"
+    staff_side = "drivers"
+
+    def configure(self, p: Params, market) -> None:
+        self.sides = p.sides("sides", market, allowed=("drivers",),
+                             policy_doc=": markets rides and delivery")
+        self.extra_staff = p.number("extra_staff", "count")
+        self.settings = {k: p.number(k, kind) for k, kind in (
+            ("review_minutes", "positive"), ("appeal_minutes", "positive"), ("patience_days", "positive"),
+            ("contest_unfair", "prob"), ("contest_fair", "prob"), ("contest_deactivation", "prob"),
+            ("reverse_unfair", "prob"), ("reverse_fair", "prob"), ("reinstate_good", "prob"),
+            ("reinstate_bad", "prob"), ("restore_share", "prob"), ("denied_penalty", "prob"),
+            ("priority", "count"))}
+
+    def setup(self, cs) -> None:
+        cs.open_account(self.key, 30)
+        cs.enable_disputes(self, **self.settings)
+
+    def act(self, day: int, cs) -> None:
+        self.filed_today = cs.file_disputes(self)

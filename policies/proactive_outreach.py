@@ -1,0 +1,64 @@
+"""``proactive_outreach``: CS staff call the lowest-health accounts of a side, up to capacity.
+
+Mechanism: every ``cadence_days`` days, for each target side, the open
+accounts with health below ``max_health`` that were not called in the last
+``cooldown_days`` are ranked by health (lowest first, ties by id) and the
+first ``capacity_per_cadence`` are called. A call moves the agent's
+satisfaction ``weight`` of the way toward ``level``, and a new agent not yet
+activated reaches first value the next day with probability
+``activation_rescue`` (the call fixes an onboarding gap). Each call ends with a
+CSAT answer. Buyers' silent drop-out is not observable, so calls to buyers may
+reach people who have already left (they are charged, with no effect).
+
+Cost: staff time per call, ``minutes_per_touch`` at the fully loaded CS rate
+(cs.staff_cost_per_day per cs.workday_hours), booked to the side called.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from policies.base import Params, Policy
+
+SEGMENTS = {"all": None, "smb": 0, "enterprise": 1}
+
+
+class ProactiveOutreach(Policy):
+    name = "proactive_outreach"
+
+    def configure(self, p: Params, market) -> None:
+        self.sides = p.sides("sides", market)
+        self.cadence_days = max(1, p.number("cadence_days", "count"))
+        self.capacity = p.number("capacity_per_cadence", "count")
+        self.minutes_per_touch = p.number("minutes_per_touch", "positive")
+        self.max_health = p.number("max_health", "score")
+        self.cooldown_days = p.number("cooldown_days", "count")
+        self.level = p.number("level", "prob")
+        self.weight = p.number("weight", "prob")
+        self.activation_rescue = p.number("activation_rescue", "prob")
+        self.segment = SEGMENTS[p.choice("segment", tuple(SEGMENTS))]
+        if self.segment is not None and self.sides != ["sellers"]:
+            from sim.config import ConfigError
+            raise ConfigError(f"policy.{self.key}.segment", p.raw["segment"],
+                              "all, unless sides is [sellers] (only sellers have segments)")
+        self.cost_per_touch = self.minutes_per_touch / self.workday_minutes * self.staff_cost_per_day
+
+    def setup(self, cs) -> None:
+        for side in self.sides:
+            cs.open_account(f"{self.key}:{side}", self.cadence_days, capacity=self.capacity)
+
+    def targets(self, day: int, view) -> np.ndarray:
+        """Ids to call today on one side, lowest health first (all candidates; the account cuts)."""
+        health = view.health
+        ok = view.alive & (health < self.max_health) & (day - view.last_touch_day >= self.cooldown_days)
+        if self.segment is not None:
+            ok &= view.segment == self.segment
+        ids = np.flatnonzero(ok)
+        return ids[np.argsort(health[ids], kind="stable")]
+
+    def act(self, day: int, cs) -> None:
+        if day % self.cadence_days:
+            return
+        for side in self.sides:
+            ids = self.targets(day, cs.view(side))
+            cs.contact(self, side, ids, cost_each=self.cost_per_touch, level=self.level, weight=self.weight,
+                       activation_rescue=self.activation_rescue, account=f"{self.key}:{side}")

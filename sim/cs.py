@@ -1,0 +1,944 @@
+"""Customer-success operations: the desk, what CS can see, and what it can do.
+
+:class:`CSOps` is the market's CS interface. Each day (step 7 of the day) the
+model hands it the day's events; it raises reactive tickets (failed orders,
+bad trips, onboarding questions, payout problems), computes every agent's
+health score from observables, lets the active policies act, advances the
+SimPy desk (sim/desk.py) by one day and applies what the finished tickets do
+(satisfaction, CSAT, dispute outcomes).
+
+Policies (policies/) see the market only through :meth:`CSOps.view`, an
+:class:`ObservableView` of one side that exposes observable arrays as
+read-only copies and raises :class:`LatentAccessError` on latent ones such as
+satisfaction. They act only through the action methods of :class:`CSOps`
+(``contact``, ``nudge``, ``offer_return``, ``submit_tickets`` ...), each of
+which charges the policy's account and refuses what is beyond its budget or
+capacity.
+
+Every random draw comes from the run's counter-based streams, keyed by
+(day, agent id, ticket kind and its event) so that two arms see the same luck
+for the same event. Work per day is proportional to tickets and to the
+agents acted on, plus a few vectorised passes over each side for health.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agents import buyers as buyers_rules
+from agents import sellers as sellers_rules
+from agents.base import Side
+from agents.lifecycle import churn, move_satisfaction
+from sim.desk import CSDesk
+from sim.streams import ATTRIBUTE_DAY
+
+KINDS = ("failed_order", "bad_order", "onboarding", "payout", "rating_dispute", "deactivation_appeal",
+         "outreach")
+KIND = {name: code for code, name in enumerate(KINDS)}
+REACTIVE = ("failed_order", "bad_order", "onboarding", "payout")
+SIDE_NAMES = ("buyers", "sellers", "drivers")
+SIDE_CODE = {name: code for code, name in enumerate(SIDE_NAMES)}
+BANDS = ("red", "yellow", "green")
+VECTORS = ("negative", "neutral", "positive")
+LONG_AGO = -(10**6)
+
+CS_FIELDS = {
+    "open_tickets": (np.int16, 0),
+    "tickets": (np.int32, 0),               # tickets raised, ever
+    "bad_contact_day": (np.int32, LONG_AGO),  # last contact that ended badly (abandoned or CSAT 1-2)
+    "orders_seen": (np.int32, 0),           # orders counter at yesterday's update
+    "activity_rate": (np.float32, 0.0),     # recent activity, events per day (exponentially weighted)
+    "health": (np.float32, np.nan),         # 0-100
+    "health_mean": (np.float32, np.nan),    # its exponentially weighted mean (for the trend)
+    "touches": (np.int16, 0),               # staff contacts by policies
+    "last_touch_day": (np.int32, LONG_AGO),
+    "nudges": (np.int16, 0),                # automated messages
+    "last_nudge_day": (np.int32, LONG_AGO),
+    "offers": (np.int16, 0),                # win-back offers
+    "last_offer_day": (np.int32, LONG_AGO),
+    "appeal_open": (np.bool_, False),       # drivers: a deactivation appeal is under review
+    "appeals": (np.int16, 0),
+}
+
+LATENT = frozenset({
+    "satisfaction", "churn_threshold", "cum_hazard", "base_hazard", "activation_due", "quality",
+    "unfair_low_ratings", "purchase_rate", "dropout_p", "next_purchase", "spend_rate", "platform_share",
+    "expected_orders", "premium_hazard", "premium_threshold", "hours", "margin_rate"})
+
+
+class LatentAccessError(PermissionError):
+    """A policy tried to read a latent quantity (CS sees signals, not minds)."""
+
+
+@dataclass
+class Account:
+    """A policy's budget (currency) and capacity (units, e.g. touches) per period of days."""
+
+    period_days: int
+    budget: float = math.inf
+    capacity: float = math.inf
+    spent: float = 0.0
+    used: float = 0.0
+    period_start: int = 0
+
+
+@dataclass
+class Finished:
+    """Tickets a policy submitted that finished today (what the policy may know of them)."""
+
+    side: str
+    agents: np.ndarray
+    kind: np.ndarray
+    resolved: np.ndarray      # False: abandoned
+    outcome: np.ndarray       # dispute/appeal decided in the agent's favour
+    wait_days: np.ndarray
+
+
+@dataclass
+class Levers:
+    """Structural levers policies set once (engine reads them in acquisition and churn)."""
+
+    onboarding: dict = field(default_factory=dict)   # side -> (policy, boost, cost per agent)
+    referral: dict = field(default_factory=dict)     # side -> (policy, rate multiplier, bonus)
+    disputes: dict | None = None                      # fair disputes settings (drivers)
+
+
+class _Tickets:
+    """The table of every ticket ever raised, one row per ticket id (grows by doubling)."""
+
+    COLUMNS = {"side": np.int8, "agent": np.int64, "kind": np.int8, "day": np.int32, "sub": np.int64,
+               "arrival": np.float64, "service": np.float64, "owner": np.int16, "flag": np.bool_,
+               "score": np.float32, "finished": np.bool_}
+
+    def __init__(self):
+        self.n = 0
+        self.cols = {k: np.zeros(1024, dtype=dt) for k, dt in self.COLUMNS.items()}
+
+    def add(self, count: int) -> np.ndarray:
+        stop = self.n + count
+        size = self.cols["side"].size
+        if stop > size:
+            while size < stop:
+                size *= 2
+            for k, col in self.cols.items():
+                bigger = np.zeros(size, dtype=col.dtype)
+                bigger[: self.n] = col[: self.n]
+                self.cols[k] = bigger
+        ids = np.arange(self.n, stop, dtype=np.int64)
+        self.n = stop
+        return ids
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.cols[key]
+
+
+class ObservableView:
+    """What CS can see of one side: observable arrays, as read-only copies (all agents ever created).
+
+    Index by agent id; ``alive_ids`` lists the active accounts. Latent
+    quantities (satisfaction, hazards, true quality ...) raise
+    :class:`LatentAccessError`.
+    """
+
+    __slots__ = ("_ops", "_name")
+    OBSERVABLE = ("n", "alive", "alive_ids", "segment", "channel", "join_day", "tenure", "activated",
+                  "activation_day", "days_idle", "orders", "rating", "open_tickets", "tickets",
+                  "survey_answer", "health", "health_trend", "band", "vector", "churn_day", "lives",
+                  "deactivated", "touches", "last_touch_day", "nudges", "last_nudge_day", "offers",
+                  "last_offer_day", "appeal_open")
+
+    def __init__(self, ops: "CSOps", name: str):
+        object.__setattr__(self, "_ops", ops)
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, item):
+        if item in LATENT:
+            raise LatentAccessError(
+                f"CS cannot see `{item}` of {self._name}: it is latent. Policies read observables only: "
+                + ", ".join(self.OBSERVABLE))
+        raise AttributeError(f"ObservableView of {self._name} has no `{item}`; observables: "
+                             + ", ".join(self.OBSERVABLE))
+
+    def __setattr__(self, key, value):
+        raise AttributeError("ObservableView is read-only")
+
+    def __reduce__(self):
+        raise TypeError("ObservableView cannot be copied")
+
+    # helpers
+    def _side(self) -> Side:
+        return self._ops._model.sides[self._name]
+
+    def _st(self) -> Side:
+        return self._ops.state[self._name]
+
+    @staticmethod
+    def _ro(a) -> np.ndarray:
+        a = np.array(a, copy=True)
+        a.flags.writeable = False
+        return a
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def day(self) -> int:
+        return self._ops.day
+
+    @property
+    def n(self) -> int:
+        return self._side().n
+
+    @property
+    def alive(self):
+        """Active accounts. For buyers, silent drop-out is not observed: use ``days_idle`` instead."""
+        s = self._side()
+        if self._name == "buyers":
+            return self._ro(np.ones(s.n, dtype=bool))
+        return self._ro(s.alive)
+
+    @property
+    def alive_ids(self):
+        return self._ro(np.flatnonzero(self.alive))
+
+    segment = property(lambda self: self._ro(self._side().segment))
+    channel = property(lambda self: self._ro(self._side().channel))
+    join_day = property(lambda self: self._ro(self._side().join_day))
+    tenure = property(lambda self: self._ro(self._ops.day - self._side().join_day))
+    activated = property(lambda self: self._ro(self._side().activation_day >= 0))
+    activation_day = property(lambda self: self._ro(self._side().activation_day))
+    orders = property(lambda self: self._ro(self._side().orders))
+    lives = property(lambda self: self._ro(self._side().lives))
+    survey_answer = property(lambda self: self._ro(self._side().survey_answer))
+    open_tickets = property(lambda self: self._ro(self._st().open_tickets))
+    tickets = property(lambda self: self._ro(self._st().tickets))
+    health = property(lambda self: self._ro(self._st().health))
+    health_trend = property(lambda self: self._ro(self._st().health - self._st().health_mean))
+    touches = property(lambda self: self._ro(self._st().touches))
+    last_touch_day = property(lambda self: self._ro(self._st().last_touch_day))
+    nudges = property(lambda self: self._ro(self._st().nudges))
+    last_nudge_day = property(lambda self: self._ro(self._st().last_nudge_day))
+    offers = property(lambda self: self._ro(self._st().offers))
+    last_offer_day = property(lambda self: self._ro(self._st().last_offer_day))
+    appeal_open = property(lambda self: self._ro(self._st().appeal_open))
+
+    @property
+    def days_idle(self):
+        """Days since the last order, trip or sale (since joining if none yet)."""
+        s = self._side()
+        last = np.where(s.last_active_day >= 0, s.last_active_day, s.join_day)
+        return self._ro(self._ops.day - last)
+
+    @property
+    def churn_day(self):
+        """Day the account closed (-1: open). Buyers' silent drop-out is latent: all -1."""
+        s = self._side()
+        if self._name == "buyers":
+            return self._ro(np.full(s.n, -1, dtype=np.int32))
+        return self._ro(s.churn_day)
+
+    @property
+    def deactivated(self):
+        s = self._side()
+        return self._ro(s.deactivated if self._name == "drivers" else np.zeros(s.n, dtype=bool))
+
+    @property
+    def rating(self):
+        """Mean rating shown on the platform (drivers rolling, sellers shrunk); NaN for buyers."""
+        return self._ro(self._ops._rating(self._name))
+
+    @property
+    def band(self):
+        """Health band: 0 red, 1 yellow, 2 green (-1: joined since the last weekly scoring)."""
+        return self._ro(self._ops._band(self._st().health))
+
+    @property
+    def vector(self):
+        """Health vector: -1 negative, 0 neutral, 1 positive (from health and its trend; -2: not scored)."""
+        return self._ro(self._ops._vector(self._name))
+
+
+class CSOps:
+    """The market's CS interface: the desk, health, accounts and actions policies may take."""
+
+    def __init__(self, model, policies=()):
+        self._model = model
+        self.conf = model.cfg.cs
+        self.day = 0
+        self.state: dict[str, Side] = {name: Side(f"cs_{name}", {}, capacity=s._capacity)
+                                       for name, s in model.sides.items()}
+        for st in self.state.values():
+            st.fields = dict(CS_FIELDS)
+            st._data = {f: np.full(st._capacity, fill, dtype=dt) for f, (dt, fill) in CS_FIELDS.items()}
+        self.tickets = _Tickets()
+        self.returns: dict[str, list] = {name: [] for name in model.sides}  # (ids, churn_day, return_day)
+        self.policies: list = []
+        self.levers = Levers()
+        self.accounts: dict[str, Account] = {}
+        self.cost_today: dict[tuple[str, str], float] = {}
+        self.incentive_today: dict[tuple[str, str], float] = {}
+        self._finished: dict[int, list] = {}
+        self._desk_minutes_today: dict[str, float] = {}
+        self._pending_staff: int | None = None
+        self.desk_staff = int(self.conf.staff)
+        self.desk = CSDesk(self.desk_staff) if self.desk_staff > 0 else None
+        self._events = None
+        self._bands: dict = {}
+        self.start_day(0)
+        self.set_policies(policies)
+
+    # ------------------------------------------------------------------ policies
+    def set_policies(self, policies) -> None:
+        """Replace the active policies (levers and accounts are rebuilt; desk staff adjusted)."""
+        self.policies = list(policies)
+        self.levers = Levers()
+        self.accounts = {}
+        for p in self.policies:
+            p.setup(self)
+        self._resize_desk(int(self.conf.staff) + sum(int(getattr(p, "extra_staff", 0)) for p in self.policies))
+
+    def _resize_desk(self, staff: int) -> None:
+        if staff == self.desk_staff:
+            self._pending_staff = None
+            return
+        if self.desk is None or (self.desk.queue_length == 0 and self.desk.in_service == 0):
+            now = self.desk.now if self.desk is not None else float(self.day)
+            self.desk = CSDesk(staff) if staff > 0 else None
+            if self.desk is not None and now > 0:
+                st = self.desk.state()
+                st["time"] = now
+                self.desk = CSDesk.from_state(st)
+            self.desk_staff, self._pending_staff = staff, None
+        else:
+            self._pending_staff = staff   # applied on the first day the desk is empty
+
+    # ------------------------------------------------------------------ accounts
+    def open_account(self, policy: str, period_days: int, budget: float = math.inf,
+                     capacity: float = math.inf) -> None:
+        """Give ``policy`` a budget (currency) and a capacity (units) renewed every ``period_days``."""
+        self.accounts[policy] = Account(int(period_days), float(budget), float(capacity),
+                                        period_start=self.day - self.day % max(int(period_days), 1))
+
+    def _grant(self, policy: str, wanted: int, unit_cost: float, units_each: float = 1.0) -> int:
+        """How many of ``wanted`` actions the policy's account allows (and book them)."""
+        acc = self.accounts.get(policy)
+        if acc is None:
+            raise KeyError(f"policy {policy!r} has no account: call open_account in setup()")
+        if self.day >= acc.period_start + acc.period_days:
+            acc.period_start = self.day - (self.day - acc.period_start) % acc.period_days
+            acc.spent = acc.used = 0.0
+        k = wanted
+        if unit_cost > 0 and math.isfinite(acc.budget):
+            k = min(k, int(math.floor((acc.budget - acc.spent) / unit_cost + 1e-9)))
+        if units_each > 0 and math.isfinite(acc.capacity):
+            k = min(k, int(math.floor((acc.capacity - acc.used) / units_each + 1e-9)))
+        k = max(k, 0)
+        acc.spent += k * unit_cost
+        acc.used += k * units_each
+        return k
+
+    def remaining_budget(self, policy: str) -> float:
+        acc = self.accounts[policy]
+        if self.day >= acc.period_start + acc.period_days:
+            return acc.budget
+        return acc.budget - acc.spent
+
+    def charge(self, policy: str, side: str, amount: float, incentive: bool = False) -> None:
+        """Book a cost (currency) to a policy and a side; incentives go to ``incentive_cost``."""
+        book = self.incentive_today if incentive else self.cost_today
+        book[(policy, side)] = book.get((policy, side), 0.0) + float(amount)
+
+    # ------------------------------------------------------------------ what CS sees
+    def view(self, side: str) -> ObservableView:
+        if side not in self._model.sides:
+            raise KeyError(f"no side {side!r} in market {self._model.market.name}")
+        return ObservableView(self, side)
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        return tuple(self._model.sides)
+
+    @property
+    def market_name(self) -> str:
+        return self._model.market.name
+
+    def _rating(self, name: str) -> np.ndarray:
+        s = self._model.sides[name]
+        if name == "drivers":
+            return np.where(s.rating_count > 0, s.rating_mean, np.nan).astype(np.float32)
+        if name == "sellers":
+            c = self._model.market.sellers.choice
+            return sellers_rules.rating(s, c.rating_prior_mean, c.rating_prior_count)
+        return np.full(s.n, np.nan, dtype=np.float32)
+
+    def _band(self, health: np.ndarray) -> np.ndarray:
+        h = self.conf.health
+        band = np.where(health < h.red_below, 0, np.where(health < h.green_from, 1, 2))
+        return np.where(np.isnan(health), -1, band).astype(np.int8)   # -1: not scored yet (joined since)
+
+    def _vector(self, name: str) -> np.ndarray:
+        st = self.state[name]
+        thr = self.conf.health.trend_threshold
+        trend = st.health - st.health_mean
+        band = self._band(st.health)
+        negative = (trend <= -thr) | ((band == 0) & (trend <= 0))
+        positive = ~negative & ((trend >= thr) | ((band == 2) & (trend >= 0)))
+        vector = np.where(negative, -1, np.where(positive, 1, 0))
+        return np.where(band < 0, -2, vector).astype(np.int8)   # -2: not scored yet
+
+    def compute_health(self, day: int) -> None:
+        """Health 0-100 of every agent of every side from observables only (vectorised)."""
+        h = self.conf.health
+        for name, s in self._model.sides.items():
+            st = self.state[name]
+            # activity since the last computation, into a recent rate per day
+            every = h.every_days
+            recent = (s.orders - st.orders_seen).astype(np.float32) / every
+            st.orders_seen[:] = s.orders
+            st.activity_rate[:] += (recent - st.activity_rate) * min(1.0, every / h.frequency_window_days)
+            parts, weights = self.health_parts(name, day)
+            health = 100.0 * sum(wt * p for wt, p in zip(weights, parts.values()) if wt) / sum(weights)
+            st.health[:] = health
+            fresh = np.isnan(st.health_mean)
+            alpha = min(1.0, h.every_days / h.trend_days)
+            st.health_mean[:] = np.where(fresh, health, st.health_mean + (health - st.health_mean) * alpha)
+
+    def health_parts(self, name: str, day: int) -> tuple[dict, list]:
+        """The health signals of every agent of a side, each in [0, 1], and their weights."""
+        h = self.conf.health
+        w = h.weights
+        s, st = self._model.sides[name], self.state[name]
+        start = np.where(s.activation_day >= 0, s.activation_day, s.join_day)
+        active_days = np.maximum(day - start + 1, 1).astype(np.float64)
+        lifetime_rate = s.orders / active_days
+        usual_gap = np.where(s.orders > 0, active_days / np.maximum(s.orders, 1), active_days)
+        last = np.where(s.last_active_day >= 0, s.last_active_day, s.join_day)
+        idle = day - last
+        recency = 1.0 / (1.0 + idle / np.maximum(usual_gap, 1.0) / h.recency_scale)
+        ratio = st.activity_rate / np.maximum(lifetime_rate, 1e-9)
+        frequency = np.where(s.orders > 0, np.minimum(1.0, ratio), 0.5)
+        rating = self._rating(name)
+        rating_score = np.where(np.isnan(rating), 1.0,
+                                np.clip((rating - h.rating_floor) / (5 - h.rating_floor), 0, 1))
+        bad_recent = (day - st.bad_contact_day) <= h.ticket_memory_days
+        tickets = np.clip(1.0 - 0.5 * st.open_tickets - 0.5 * bad_recent, 0, 1)
+        waited = day - s.join_day
+        onboarding = np.where(s.activation_day >= 0, 1.0,
+                              np.clip(1 - waited / max(self.conf.onboarding_question_days, 1), 0, 1))
+        tenure = np.minimum(1.0, waited / h.tenure_full_days)
+        survey = np.where(s.survey_answer >= 0, s.survey_answer / 10.0, self._model.market.satisfaction.neutral)
+        parts = dict(recency=recency, frequency=frequency, rating=rating_score, tickets=tickets,
+                     onboarding=onboarding, tenure=tenure, survey=survey)
+        weights = [w.recency, w.frequency, 0.0 if name == "buyers" else w.rating, w.tickets, w.onboarding,
+                   w.tenure, w.survey]
+        return parts, weights
+
+    # ------------------------------------------------------------------ the day
+    def start_day(self, day: int) -> None:
+        """Engine, at the start of a day: reset the day's costs and counters."""
+        self.day = day
+        self.cost_today, self.incentive_today = {}, {}
+        self._desk_minutes_today = {}
+        self._touch_answers = {}
+        self._deactivated_today = 0
+
+    def _grow_state(self) -> None:
+        for name, s in self._model.sides.items():
+            st = self.state[name]
+            if st.n < s.n:
+                if st._capacity < s.n:
+                    st.reserve(max(s._capacity, s.n))
+                st.add(s.n - st.n)
+
+    def operate(self, day: int, events: dict) -> dict:
+        """Step 7 of the day: tickets, health, policies, desk. Returns the day's CS figures."""
+        self.day = day
+        self._grow_state()
+        self._reactive_tickets(day, events)
+        if day % self.conf.health.every_days == 0:
+            self.compute_health(day)
+            self._bands = self._band_counts()
+        self._events = events
+        for p in self.policies:
+            p.act(day, self)
+        self._events = None
+        figures = self._advance_desk(day)
+        for side, parts in self._touch_answers.items():
+            self._csat_answers(side, np.concatenate(parts), figures)
+        return figures
+
+    # ------------------------------------------------------------------ tickets
+    def _reactive_tickets(self, day: int, events: dict) -> None:
+        """Reactive tickets of the day, all sides and kinds in one batch (few stream calls)."""
+        t = self.conf.tickets
+        m = self._model
+        empty = (np.empty(0, np.int64), np.empty(0, np.int64))
+        groups = [("buyers", "failed_order", *events.get("failed", empty)),
+                  ("buyers", "bad_order", *events.get("bad", empty))]
+        horizon = self.conf.onboarding_question_days
+        for name, s in m.sides.items():
+            # agents are stored in joining order: the recent joiners are a tail of the arrays
+            first = int(np.searchsorted(s.join_day, day - horizon, side="left"))
+            tail = np.arange(first, s.n)
+            new = tail[s.alive[first:] & (s.activation_day[first:] < 0)]
+            groups.append((name, "onboarding", new, np.zeros(new.size, np.int64)))
+        if m.has("sellers") and m._sales_today is not None:
+            earners = np.flatnonzero(m._sales_today > 0)
+            groups.append(("sellers", "payout", earners, np.zeros(earners.size, np.int64)))
+        if m.has("drivers"):
+            d = m.sides["drivers"]
+            earners = np.flatnonzero((d.earnings_today > 0) & d.alive)
+            groups.append(("drivers", "payout", earners, np.zeros(earners.size, np.int64)))
+        groups = [g for g in groups if g[2].size and getattr(t, g[1]).rate > 0]
+        if not groups:
+            return
+        side = np.concatenate([np.full(g[2].size, SIDE_CODE[g[0]], np.int64) for g in groups])
+        kind = np.concatenate([np.full(g[2].size, KIND[g[1]], np.int64) for g in groups])
+        ids = np.concatenate([g[2] for g in groups]).astype(np.int64)
+        sub = np.concatenate([g[3] for g in groups]).astype(np.int64)
+        conf = [getattr(t, k) for k in KINDS[:len(REACTIVE)]]
+        rate = np.array([c.rate for c in conf])[kind]
+        asks = self._model.streams.uniform("cs.ticket_raised", day, ids, sub=self._key(side, kind, sub)) < rate
+        side, kind, ids, sub = side[asks], kind[asks], ids[asks], sub[asks]
+        self._submit(-1, side, ids, kind, np.array([c.service_minutes for c in conf])[kind],
+                     np.array([c.patience_days for c in conf])[kind], np.array([c.priority for c in conf])[kind],
+                     sub)
+
+    @staticmethod
+    def _key(side, kind, sub):
+        """The stream sub-counter of a ticket: its event (``sub``), kind and side."""
+        return (np.asarray(sub, np.int64) * 8 + kind) * 4 + side
+
+    def submit(self, owner: int, side: str, ids: np.ndarray, kind: str, service_minutes: float,
+               patience_days: float, priority: int, sub: np.ndarray | None = None,
+               flag: np.ndarray | None = None, score: np.ndarray | None = None) -> np.ndarray:
+        """Queue tickets of one side and kind at the desk (see :meth:`_submit`); return their ids."""
+        ids = np.asarray(ids, dtype=np.int64)
+        n = ids.size
+        sub = np.zeros(n, np.int64) if sub is None else np.asarray(sub, dtype=np.int64)
+        return self._submit(owner, np.full(n, SIDE_CODE[side]), ids, np.full(n, KIND[kind]),
+                            np.full(n, float(service_minutes)), np.full(n, float(patience_days)),
+                            np.full(n, int(priority)), sub, flag, score)
+
+    def _submit(self, owner, side, ids, kind, service_minutes, patience_days, priority, sub,
+                flag=None, score=None) -> np.ndarray:
+        """Queue tickets; service and patience are exponential with the given means (minutes, days).
+
+        Draws are keyed by (today, agent id, side, kind and ``sub``: the event),
+        so the same event gets the same times in every arm.
+        """
+        n = ids.size
+        if n == 0:
+            return np.empty(0, np.int64)
+        day, streams = self.day, self._model.streams
+        key = self._key(side, kind, sub)
+        tid = self.tickets.add(n)
+        T = self.tickets
+        arrival = np.minimum(day + streams.uniform("cs.ticket_arrival", day, ids, sub=key), day + 1 - 1e-9)
+        service = (streams.exponential("cs.ticket_service", day, ids, sub=key) * service_minutes
+                   / (60.0 * self.conf.workday_hours))
+        finite = np.isfinite(patience_days)
+        patience = np.full(n, np.inf)
+        if finite.any():
+            patience[finite] = (streams.exponential("cs.ticket_patience", day, ids[finite], sub=key[finite])
+                                * patience_days[finite])
+        T["side"][tid], T["agent"][tid], T["kind"][tid] = side, ids, kind
+        T["day"][tid], T["sub"][tid], T["arrival"][tid], T["service"][tid] = day, sub, arrival, service
+        T["owner"][tid] = owner
+        T["flag"][tid] = False if flag is None else flag
+        T["score"][tid] = 0.0 if score is None else score
+        minutes = service * 60.0 * self.conf.workday_hours
+        for code in np.unique(side):
+            name = SIDE_NAMES[code]
+            rows = side == code
+            st = self.state[name]
+            np.add.at(st.open_tickets, ids[rows], 1)
+            np.add.at(st.tickets, ids[rows], 1)
+            self._desk_minutes_today[name] = self._desk_minutes_today.get(name, 0.0) + float(minutes[rows].sum())
+        if self.desk is None:   # no staff: everyone gives up
+            self._finished.setdefault(day, []).append((tid, np.zeros(n, bool), np.minimum(patience, 1.0)))
+        else:
+            self.desk.submit(tid, arrival, service, patience, priority)
+        return tid
+
+    def _advance_desk(self, day: int) -> dict:
+        f = {}
+        staff = self.desk_staff
+        if self.desk is not None:
+            out = self.desk.advance(day + 1)
+            tid, resolved, wait = out.ticket_ids, out.resolved, out.wait_days
+            busy, queue, arrivals = out.busy_server_days, out.queue_length + out.in_service, out.arrivals
+        else:
+            parts = self._finished.pop(day, [])
+            tid = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+            resolved = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, bool)
+            wait = np.concatenate([p[2] for p in parts]) if parts else np.empty(0)
+            busy, queue, arrivals = 0.0, 0, tid.size
+        if self._pending_staff is not None:
+            self._resize_desk(self._pending_staff)
+        f["cs_tickets"] = int(arrivals)
+        f["cs_finished"] = int(tid.size)
+        f["cs_resolved"] = int(np.count_nonzero(resolved))
+        f["cs_abandoned"] = int(tid.size - np.count_nonzero(resolved))
+        f["cs_wait_days_mean"] = float(wait.mean()) if wait.size else math.nan
+        f["cs_backlog"] = int(queue)
+        f["cs_utilisation"] = busy / staff if staff else math.nan
+        f["cs_staff"] = staff
+        self._apply_finished(day, tid, resolved, wait, f)
+        return f
+
+    def _apply_finished(self, day, tid, resolved, wait, f) -> None:
+        T, m = self.tickets, self._model
+        c = self.conf.contact
+        T["finished"][tid] = True
+        for name in m.sides:
+            f[f"{name}_csat"] = math.nan
+            f[f"{name}_csat_answers"] = 0
+        if tid.size == 0:
+            return
+        side_code = T["side"][tid]
+        outcome = np.ones(tid.size, dtype=bool)
+        owners = T["owner"][tid]
+        # policy-owned tickets: their engine effect first (disputes), which sets the outcome
+        for idx in np.unique(owners[owners >= 0]):
+            rows = np.flatnonzero(owners == idx)
+            policy = self.policies[idx] if idx < len(self.policies) else None
+            kinds = T["kind"][tid[rows]]
+            for kname in ("rating_dispute", "deactivation_appeal"):
+                sel = rows[kinds == KIND[kname]]
+                if sel.size:
+                    outcome[sel] = self._resolve_dispute(kname, tid[sel], resolved[sel], day)
+            if policy is not None and hasattr(policy, "on_tickets"):
+                for code in np.unique(side_code[rows]):
+                    r = rows[side_code[rows] == code]
+                    policy.on_tickets(day, self, Finished(SIDE_NAMES[code], T["agent"][tid[r]].copy(),
+                                                          T["kind"][tid[r]].copy(), resolved[r].copy(),
+                                                          outcome[r].copy(), wait[r].copy()))
+        penalty = np.zeros(tid.size)
+        if self.levers.disputes is not None:
+            penalty = np.where(outcome, 0.0, self.levers.disputes["denied_penalty"])
+        for code in np.unique(side_code):
+            name = SIDE_NAMES[code]
+            s, st = m.sides[name], self.state[name]
+            r = np.flatnonzero(side_code == code)
+            agents = T["agent"][tid[r]]
+            np.add.at(st.open_tickets, agents, -1)
+            level = np.where(resolved[r], c.resolved_level - c.wait_penalty_per_day * wait[r] - penalty[r],
+                             c.abandoned_level)
+            level = np.clip(level, 0.0, 1.0)
+            live = s.alive[agents]
+            move_satisfaction(s, agents[live], level[live], c.weight)
+            key = self._key(code, T["kind"][tid[r]].astype(np.int64), T["sub"][tid[r]])
+            noise = c.csat_noise_sd * m.streams.normal("cs.csat", 0, agents,
+                                                       sub=key * 65536 + T["day"][tid[r]])
+            answer = np.clip(np.rint(1 + 4 * level + noise), 1, 5)
+            bad = ~resolved[r] | (answer <= 2)
+            st.bad_contact_day[agents[bad]] = day
+            self._csat_answers(name, answer[live], f)
+
+    def _csat_answers(self, name: str, answers: np.ndarray, f: dict) -> None:
+        if answers.size == 0:
+            return
+        prev_n = f.get(f"{name}_csat_answers", 0)
+        prev = f.get(f"{name}_csat")
+        total = prev_n + answers.size
+        share = np.count_nonzero(answers >= 4)
+        if prev_n and prev is not None and not math.isnan(prev):
+            share += prev * prev_n
+        f[f"{name}_csat"] = float(share / total)
+        f[f"{name}_csat_answers"] = int(total)
+
+    # ------------------------------------------------------------------ actions for policies
+    def _index(self, policy) -> int:
+        return self.policies.index(policy)
+
+    def contact(self, policy, side: str, ids, *, cost_each: float, level: float, weight,
+                activation_rescue: float = 0.0, kind: str = "touch", account: str | None = None) -> np.ndarray:
+        """Touch agents (staff call or, with ``kind="nudge"``, an automated message); return those touched.
+
+        Each touch costs ``cost_each`` and one unit of the account's capacity;
+        the first ones in ``ids`` are served until budget or capacity runs
+        out. Satisfaction of those touched moves toward ``level`` by
+        ``weight`` (scalar or one per id); a not yet activated agent reaches
+        first value tomorrow with probability ``activation_rescue``. A staff
+        touch ends with a CSAT answer.
+        """
+        name = policy.name
+        ids = np.asarray(ids, dtype=np.int64)
+        k = self._grant(account or name, ids.size, cost_each, 1.0)
+        weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), ids.shape)[:k]
+        ids = ids[:k]
+        if k == 0:
+            return ids
+        self.charge(name, side, k * cost_each)
+        s, st, day = self._model.sides[side], self.state[side], self.day
+        live = s.alive[ids]
+        move_satisfaction(s, ids[live], level, weight[live])
+        if kind == "nudge":
+            st.nudges[ids] += 1
+            st.last_nudge_day[ids] = day
+        else:
+            st.touches[ids] += 1
+            st.last_touch_day[ids] = day
+        if activation_rescue > 0:
+            waiting = ids[live & (s.activation_day[ids] < 0)]
+            u = self._model.streams.uniform(f"cs.{kind}_rescue", day, waiting)
+            rescued = waiting[u < activation_rescue]
+            s.activation_due[rescued] = np.minimum(s.activation_due[rescued], day + 1)
+        if kind != "nudge":
+            noise = self.conf.contact.csat_noise_sd * self._model.streams.normal("cs.touch_csat", day, ids[live])
+            answers = np.clip(np.rint(1 + 4 * level + noise), 1, 5)
+            self._touch_answers.setdefault(side, []).append(answers)
+        return ids
+
+    def offer_return(self, policy, side: str, ids, *, offer_cost: float, incentive: float,
+                     accept_prob: float, level: float, account: str | None = None) -> np.ndarray:
+        """Offer churned (for buyers: lapsed) agents a return; return those who came back.
+
+        Each offer costs ``offer_cost`` (budgeted); an accepted one also costs
+        ``incentive`` (an incentive). Acceptance is drawn per (churn day, id,
+        life), so it is the same in every arm. A returning agent is active
+        again with a fresh churn threshold (its own stream sub-counter by
+        ``lives``) and satisfaction moved halfway toward ``level``; a buyer
+        resumes purchasing tomorrow.
+        """
+        name = policy.name
+        m, s, st, day = self._model, self._model.sides[side], self.state[side], self.day
+        ids = np.asarray(ids, dtype=np.int64)
+        k = self._grant(account or name, ids.size, offer_cost + incentive * accept_prob, 1.0)
+        ids = ids[:k]
+        if k == 0:
+            return ids
+        st.offers[ids] += 1
+        st.last_offer_day[ids] = day
+        self.charge(name, side, k * offer_cost)
+        anchor = np.where(s.churn_day[ids] >= 0, s.churn_day[ids], s.last_active_day[ids])
+        u = m.streams.uniform("cs.win_back_accept", ATTRIBUTE_DAY, ids, sub=anchor.astype(np.int64) * 64 + s.lives[ids])
+        accepted = ids[u < accept_prob]
+        self.charge(name, side, accepted.size * incentive, incentive=True)
+        dead = accepted[~s.alive[accepted]]
+        if dead.size:
+            self.returns[side].append((dead.copy(), s.churn_day[dead].copy(), np.full(dead.size, day, np.int32)))
+            s.lives[dead] += 1
+            s.alive[dead] = True
+            s.churn_day[dead] = -1
+            s.cum_hazard[dead] = 0.0
+            s.churn_threshold[dead] = m.streams.exponential(f"{side}.churn_threshold", ATTRIBUTE_DAY, dead,
+                                                            sub=s.lives[dead].astype(np.int64))
+            s.last_active_day[dead] = day
+            if side == "buyers":
+                buyers_rules.start_purchasing(s, dead, float(day + 1), m.streams)
+        move_satisfaction(s, accepted, level, 0.5)
+        if side == "buyers":   # a lapsed but living buyer who accepts orders again soon
+            alive_ones = np.setdiff1d(accepted, dead)
+            soon = day + 1 + m.streams.uniform("cs.win_back_order", day, alive_ones)
+            s.next_purchase[alive_ones] = np.minimum(s.next_purchase[alive_ones], soon)
+        return accepted
+
+    def set_onboarding_boost(self, policy, side: str, boost: float, cost_per_agent: float) -> None:
+        """From now on new agents of ``side`` get ``boost`` onboarding quality, at a cost each (budgeted)."""
+        self.levers.onboarding[side] = (policy.name, float(boost), float(cost_per_agent))
+
+    def onboarding_boost(self, side: str, count: int) -> tuple[int, float]:
+        """Engine: how many of ``count`` new agents get the boost today, and the boost."""
+        lever = self.levers.onboarding.get(side)
+        if lever is None or count == 0:
+            return 0, 0.0
+        name, boost, cost = lever
+        k = self._grant(name, count, cost, 1.0)
+        self.charge(name, side, k * cost)
+        return k, boost
+
+    def set_referral_bonus(self, policy, side: str, rate_multiplier: float, bonus: float) -> None:
+        """From now on promoters of ``side`` refer ``rate_multiplier`` times as often, for a bonus each."""
+        self.levers.referral[side] = (policy.name, float(rate_multiplier), float(bonus))
+
+    def referral_multiplier(self, side: str) -> tuple[float, float]:
+        """Engine: today's referral multiplier and bonus (1, 0 when no programme or its budget is spent)."""
+        lever = self.levers.referral.get(side)
+        if lever is None:
+            return 1.0, 0.0
+        name, mult, bonus = lever
+        if self.remaining_budget(name) < bonus:
+            return 1.0, 0.0
+        return mult, bonus
+
+    def pay_referrals(self, side: str, count: int) -> None:
+        lever = self.levers.referral.get(side)
+        if lever is None or count == 0:
+            return
+        name, _, bonus = lever
+        k = self._grant(name, count, bonus, 0.0)
+        self.charge(name, side, count * bonus, incentive=True)
+        del k
+
+    def enable_disputes(self, policy, *, review_minutes: float, appeal_minutes: float, patience_days: float,
+                        contest_unfair: float, contest_fair: float, contest_deactivation: float,
+                        reverse_unfair: float, reverse_fair: float, reinstate_good: float,
+                        reinstate_bad: float, restore_share: float, denied_penalty: float,
+                        priority: int) -> None:
+        """Drivers may contest low ratings and deactivations; the desk reviews them (see fair_disputes)."""
+        self.levers.disputes = dict(policy=policy, review_minutes=review_minutes, appeal_minutes=appeal_minutes,
+                                    patience_days=patience_days, contest_unfair=contest_unfair,
+                                    contest_fair=contest_fair, contest_deactivation=contest_deactivation,
+                                    reverse_unfair=reverse_unfair, reverse_fair=reverse_fair,
+                                    reinstate_good=reinstate_good, reinstate_bad=reinstate_bad,
+                                    restore_share=restore_share, denied_penalty=denied_penalty,
+                                    priority=priority)
+
+    def file_disputes(self, policy) -> tuple[int, int]:
+        """Engine side of fair disputes, called by the policy each day: today's contests go to the desk.
+
+        Drivers know whether a low rating was their fault; they contest unfair
+        ones with probability ``contest_unfair`` and deserved ones with
+        ``contest_fair``. Drivers due for deactivation appeal with probability
+        ``contest_deactivation`` and keep driving while the appeal is reviewed.
+        Returns (disputes, appeals) filed.
+        """
+        d = self.levers.disputes
+        m, day = self._model, self.day
+        drivers, st = m.sides["drivers"], self.state["drivers"]
+        idx = self._index(policy)
+        low = (self._events or {}).get("low_ratings")
+        n_disputes = 0
+        if low is not None and low[0].size:
+            ids, sub, unfair = low
+            p = np.where(unfair, d["contest_unfair"], d["contest_fair"])
+            contests = m.streams.uniform("cs.dispute_contest", day, ids, sub=sub) < p
+            n_disputes = int(np.count_nonzero(contests))
+            self.submit(idx, "drivers", ids[contests], "rating_dispute", d["review_minutes"], d["patience_days"],
+                        d["priority"], sub=sub[contests], flag=unfair[contests])
+        conf = m.market.drivers
+        from agents import drivers as drivers_rules
+        due = drivers_rules.due_for_deactivation(drivers, conf)
+        due = due[~st.appeal_open[due]]
+        appeals = due[m.streams.uniform("cs.appeal_contest", ATTRIBUTE_DAY, due,
+                                        sub=st.appeals[due].astype(np.int64)) < d["contest_deactivation"]]
+        st.appeal_open[appeals] = True
+        self.submit(idx, "drivers", appeals, "deactivation_appeal", d["appeal_minutes"], math.inf, d["priority"],
+                    sub=st.appeals[appeals].astype(np.int64))
+        st.appeals[appeals] += 1
+        minutes = n_disputes * d["review_minutes"] + appeals.size * d["appeal_minutes"]
+        self.charge(policy.name, "drivers", minutes / (60.0 * self.conf.workday_hours) * self.conf.staff_cost_per_day)
+        return n_disputes, int(appeals.size)
+
+    def _resolve_dispute(self, kind: str, tid: np.ndarray, resolved: np.ndarray, day: int) -> np.ndarray:
+        """Engine: decide finished disputes/appeals with what the reviewer finds (latent truth)."""
+        d = self.levers.disputes
+        m, T = self._model, self.tickets
+        drivers, st = m.sides["drivers"], self.state["drivers"]
+        agents, sub = T["agent"][tid], T["sub"][tid]
+        if d is None:   # the policy was switched off while these were in review
+            d = dict(reverse_unfair=0.0, reverse_fair=0.0, reinstate_good=0.0, reinstate_bad=0.0,
+                     restore_share=0.0)
+        conf = m.market.drivers
+        if kind == "rating_dispute":
+            unfair = T["flag"][tid]
+            p = np.where(unfair, d["reverse_unfair"], d["reverse_fair"])
+            u = m.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=sub * 4096 + T["day"][tid])
+            win = resolved & (u < p) & drivers.alive[agents]
+            w = agents[win]
+            score = np.where(unfair[win], 2.0, 2.5)
+            weight = 1.0 / np.minimum(np.maximum(drivers.rating_count[w], 1), conf.deactivation.window)
+            drivers.rating_mean[w] = np.minimum(5.0, drivers.rating_mean[w] + (5.0 - score) * weight)
+            drivers.low_ratings[w] = np.maximum(drivers.low_ratings[w] - 1, 0)
+            fix = w[unfair[win]]
+            drivers.satisfaction[fix] = np.minimum(1.0, drivers.satisfaction[fix]
+                                                   + conf.fairness_penalty * d["restore_share"])
+            return win
+        # deactivation appeal
+        good = drivers.quality[agents] >= conf.good_quality
+        p = np.where(good, d["reinstate_good"], d["reinstate_bad"])
+        u = m.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, agents, sub=sub)
+        win = resolved & (u < p) & drivers.alive[agents]
+        st.appeal_open[agents] = False
+        w = agents[win]
+        drivers.rating_mean[w] = 5.0
+        drivers.rating_count[w] = 0
+        drivers.low_ratings[w] = 0
+        lose = agents[~win & drivers.alive[agents]]
+        drivers.deactivated[lose] = True
+        drivers.deactivation_day[lose] = day
+        churn(drivers, lose, day)
+        self._deactivated_today += lose.size
+        return win
+
+    # ------------------------------------------------------------------ costs
+    def costs_today(self) -> dict:
+        """The day's CS costs, currency.
+
+        ``cs_cost``: desk staff (``cs.staff``) + policies' extra staff + their
+        actions; ``incentive_cost``: referral bonuses and win-back incentives.
+        ``cs_cost_desk``: the reactive desk; ``cs_cost_<policy>``: all a policy
+        spends, incentives included; ``cs_cost_<side>``: the desk's cost split by
+        the desk minutes each side's tickets took today, plus what policies spent
+        on that side. So sum of per-side (or desk + per-policy) = cs_cost + incentive_cost.
+        """
+        m = self._model
+        desk = self.conf.staff * self.conf.staff_cost_per_day
+        out = {"cs_cost_desk": desk}
+        minutes = {s: self._desk_minutes_today.get(s, 0.0) for s in m.sides}
+        total_minutes = sum(minutes.values())
+        per_side = {s: (desk * minutes[s] / total_minutes if total_minutes else desk / len(m.sides))
+                    for s in m.sides}
+        policy_cost = {p.name: 0.0 for p in self.policies}
+        cs, incentive = desk, 0.0
+        for p in self.policies:
+            extra = int(getattr(p, "extra_staff", 0))
+            if extra:
+                cost = extra * self.conf.staff_cost_per_day
+                policy_cost[p.name] += cost
+                per_side[getattr(p, "staff_side", "drivers")] += cost
+                cs += cost
+        for (name, side), amount in self.cost_today.items():
+            policy_cost[name] = policy_cost.get(name, 0.0) + amount
+            per_side[side] += amount
+            cs += amount
+        for (name, side), amount in self.incentive_today.items():
+            policy_cost[name] = policy_cost.get(name, 0.0) + amount
+            per_side[side] += amount
+            incentive += amount
+        out["cs_cost"] = cs
+        out["incentive_cost"] = incentive
+        for name, v in policy_cost.items():
+            out[f"cs_cost_{name}"] = v
+        for s, v in per_side.items():
+            out[f"cs_cost_{s}"] = v
+        return out
+
+    def desk_staff_cost(self) -> float:
+        return self.desk_staff * self.conf.staff_cost_per_day
+
+    def band_counts(self) -> dict:
+        """Alive agents per health band and vector, per side, at the last health computation."""
+        return dict(self._bands)
+
+    def _band_counts(self) -> dict:
+        out = {}
+        for name, s in self._model.sides.items():
+            st = self.state[name]
+            alive = s.alive
+            band = self._band(st.health)[alive]
+            vec = self._vector(name)[alive]
+            for code, b in enumerate(BANDS):
+                out[f"{name}_health_{b}"] = int(np.count_nonzero(band == code))
+            for code, v in enumerate(VECTORS):
+                out[f"{name}_vector_{v}"] = int(np.count_nonzero(vec == code - 1))
+            out[f"{name}_health_mean"] = float(st.health[alive].mean()) if alive.any() else math.nan
+        return out
+
+
+
+def auc(score: np.ndarray, label: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for binary ``label`` (Mann-Whitney, ties averaged)."""
+    from scipy.stats import rankdata
+
+    score, label = np.asarray(score, float), np.asarray(label, bool)
+    n1, n0 = np.count_nonzero(label), np.count_nonzero(~label)
+    if n1 == 0 or n0 == 0:
+        return math.nan
+    ranks = rankdata(score)
+    return float((ranks[label].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
