@@ -19,8 +19,8 @@ from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazar
 from sim.streams import ATTRIBUTE_DAY, Streams
 
 FIELDS = {
-    "x": (np.float32, 0.0),               # position on the unit torus
-    "y": (np.float32, 0.0),
+    "x": (np.float64, 0.0),               # position on the unit torus (float64: dispatch updates it in place)
+    "y": (np.float64, 0.0),
     "hours": (np.float32, 0.0),           # hours worked per day across all platforms
     "platform_share": (np.float32, 0.0),  # baseline share of those hours on this platform
     "quality": (np.float32, 0.0),         # chance a trip goes well from the driver's side

@@ -23,17 +23,19 @@ def experience_multiplier(satisfaction: np.ndarray, neutral: float, sensitivity:
     return np.exp(sensitivity * (satisfaction - neutral))
 
 
-def init_common(side: Side, ids: np.ndarray, day: int, channel: str, cac: float,
+def init_common(side: Side, ids: np.ndarray, day: int, channel: str | np.ndarray, cac: float | np.ndarray,
                 side_conf, satisfaction_conf, streams: Streams, onboarding_boost: float = 0.0) -> None:
     """Draw the traits every new agent has: onboarding, first value, satisfaction, churn threshold.
 
-    ``onboarding_boost`` (added to the mean onboarding quality, capped below 1)
-    is how an onboarding programme acts. Initial agents (channel "initial")
-    start activated on day 0.
+    ``channel`` is a channel name or an array of channel codes (one per id),
+    ``cac`` the acquisition cost per agent (currency). ``onboarding_boost``
+    (added to the mean onboarding quality, capped below 1) is how an
+    onboarding programme acts. Initial agents (channel "initial") start
+    activated on day 0.
     """
     name = side.name
     side.join_day[ids] = day
-    side.channel[ids] = CHANNEL[channel]
+    side.channel[ids] = CHANNEL[channel] if isinstance(channel, str) else channel
     side.cac[ids] = cac
     ob = side_conf.onboarding
     mean_q = min(ob.quality + onboarding_boost, 0.999)
@@ -47,7 +49,7 @@ def init_common(side: Side, ids: np.ndarray, day: int, channel: str, cac: float,
                                           (1 - s.initial_mean) * s.initial_concentration)
     side.churn_threshold[ids] = streams.exponential(f"{name}.churn_threshold", ATTRIBUTE_DAY, ids)
     side.cum_hazard[ids] = 0.0
-    if channel == "initial":
+    if isinstance(channel, str) and channel == "initial":
         side.activation_due[ids] = day
         side.activation_day[ids] = day
         side.last_active_day[ids] = day

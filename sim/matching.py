@@ -19,7 +19,7 @@ import numpy as np
 from agents import drivers as drivers_rules
 from agents import sellers as sellers_rules
 from agents.base import Side
-from sim.spatial import greedy_match, torus_distance
+from sim.spatial import dispatch_day, torus_distance
 from sim.streams import Streams
 
 NO_MATCH = -1
@@ -56,9 +56,6 @@ def dispatch(drivers: Side, conf_drivers, city, day: int, request_time: np.ndarr
     plus ``handling_minutes``, and ends the trip at the drop-off point.
     Also sets each working driver's ``online_hours`` for today.
     """
-    n = request_time.size
-    driver_of = np.full(n, NO_MATCH, dtype=np.int64)
-    pickup = np.full(n, np.inf)
     rounds_per_day = city.rounds_per_day
     ids, start, length = drivers_rules.shifts(drivers, day, rounds_per_day, conf_drivers,
                                               behaviour_satisfaction, neutral, streams)
@@ -67,24 +64,8 @@ def dispatch(drivers: Side, conf_drivers, city, day: int, request_time: np.ndarr
     max_distance = city.max_pickup_minutes / 60.0 * city.speed_kmh / city.size_km
     request_round = np.minimum(((request_time - day) * rounds_per_day).astype(np.int64), rounds_per_day - 1)
     bounds = np.searchsorted(request_round, np.arange(rounds_per_day + 1), side="left")
-    for r in range(rounds_per_day):
-        lo, hi = bounds[r], bounds[r + 1]
-        if lo == hi or ids.size == 0:
-            continue
-        online = ids[drivers_rules.online_in_round(start, length, r, rounds_per_day)]
-        round_start = day + r / rounds_per_day
-        idle = drivers.busy_until[online] <= round_start
-        match, distance = greedy_match(pickup_x[lo:hi], pickup_y[lo:hi], drivers.x[online], drivers.y[online],
-                                       idle, max_distance)
-        hit = match >= 0
-        chosen = online[match[hit]]
-        rows = np.arange(lo, hi)[hit]
-        driver_of[rows] = chosen
-        pickup[rows] = distance[hit]
-        trip = torus_distance(pickup_x[rows], pickup_y[rows], drop_x[rows], drop_y[rows])
-        minutes = (distance[hit] + trip) * city.size_km / city.speed_kmh * 60 + conf_drivers.handling_minutes
-        drivers.busy_until[chosen] = round_start + minutes / 1440.0
-        drivers.x[chosen] = drop_x[rows]
-        drivers.y[chosen] = drop_y[rows]
+    driver_of, pickup = dispatch_day(bounds, pickup_x, pickup_y, drop_x, drop_y, ids, start, length,
+                                     drivers.x, drivers.y, drivers.busy_until, day, rounds_per_day, max_distance,
+                                     city.size_km, city.speed_kmh, conf_drivers.handling_minutes)
     trip_km = torus_distance(pickup_x, pickup_y, drop_x, drop_y) * city.size_km
     return Dispatch(driver_of, pickup * city.size_km, trip_km, float(drivers.online_hours.sum()))

@@ -86,19 +86,38 @@ class Marketplace(mesa.Model):
         return np.full(s.n, self.market.satisfaction.neutral, dtype=np.float32)
 
     def _join(self, side: str, count: int, channel: str, cac: float) -> np.ndarray:
+        """Add ``count`` agents of one channel, each acquired at ``cac`` (currency)."""
+        return self._join_batch(side, [(channel, count, cac)])
+
+    def _join_batch(self, side: str, arrivals: list[tuple[str, int, float]]) -> np.ndarray:
+        """Add the day's new agents of a side, all channels at once: [(channel, count, cac per agent)].
+
+        One batch keeps the per-call cost of the streams' draws once per side and day.
+        """
         s = self.sides[side]
+        count = sum(n for _, n, _ in arrivals)
         ids = s.add(count)
         if count == 0:
             return ids
+        if len(arrivals) == 1:
+            channel, cac = arrivals[0][0], arrivals[0][2]
+        else:
+            channel = np.repeat([CHANNEL[c] for c, _, _ in arrivals], [n for _, n, _ in arrivals]).astype(np.int8)
+            cac = np.repeat([c for _, _, c in arrivals], [n for _, n, _ in arrivals])
         conf = getattr(self.market, side)
         ops = getattr(self, "cs", None)
-        boosted, boost = (0, 0.0) if ops is None or channel == "initial" else ops.onboarding_boost(side, count)
+        initial = isinstance(channel, str) and channel == "initial"
+        boosted, boost = (0, 0.0) if ops is None or initial else ops.onboarding_boost(side, count)
+        part = (lambda x, sl: x if isinstance(x, (str, float, int)) else x[sl])
         if boosted:
-            init_common(s, ids[:boosted], self.day, channel, cac, conf, self.market.satisfaction, self.streams,
+            init_common(s, ids[:boosted], self.day, part(channel, slice(None, boosted)),
+                        part(cac, slice(None, boosted)), conf, self.market.satisfaction, self.streams,
                         onboarding_boost=boost)
         if boosted < count:
-            init_common(s, ids[boosted:], self.day, channel, cac, conf, self.market.satisfaction, self.streams)
-        _SIDE_RULES[side].init_traits(s, ids, conf, channel == "referral", self.streams)
+            init_common(s, ids[boosted:], self.day, part(channel, slice(boosted, None)),
+                        part(cac, slice(boosted, None)), conf, self.market.satisfaction, self.streams)
+        referred = s.channel[ids] == CHANNEL["referral"]
+        _SIDE_RULES[side].init_traits(s, ids, conf, referred, self.streams)
         return ids
 
     # -- the day ---------------------------------------------------------
@@ -158,9 +177,8 @@ class Marketplace(mesa.Model):
             got: Arrivals = arrivals(name, conf.acquisition, self.initial_size[name],
                                      int(np.count_nonzero(self.sides[other].alive)), self.initial_size[other],
                                      promoters * multiplier, day, self.streams)
-            self._join(name, got.paid, "paid", got.paid_cac)
-            self._join(name, got.organic, "organic", 0.0)
-            self._join(name, got.referral, "referral", bonus)
+            self._join_batch(name, [("paid", got.paid, got.paid_cac), ("organic", got.organic, 0.0),
+                                    ("referral", got.referral, bonus)])
             self.cs.pay_referrals(name, got.referral if bonus else 0)
             t[f"{name}_joined"] = got.paid + got.organic + got.referral
             t[f"{name}_joined_paid"] = got.paid

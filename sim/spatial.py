@@ -487,3 +487,87 @@ def expected_nearest_distance(n):
     val = 0.5 / special.poch(n_arr + 1.0, 0.5)
     val = np.where(n_arr == 0, np.inf, val)
     return float(val) if val.ndim == 0 else val
+
+
+# ---------------------------------------------------------------------------
+# A whole day of dispatch in one compiled call
+# ---------------------------------------------------------------------------
+
+@njit(cache=True)
+def _torus_distance_scalar(ax, ay, bx, by):
+    dx = abs(ax - bx)
+    dy = abs(ay - by)
+    dx = min(dx, 1.0 - dx)
+    dy = min(dy, 1.0 - dy)
+    return math.sqrt(dx * dx + dy * dy)
+
+
+@njit(cache=True)
+def _dispatch_day_kernel(round_bounds, rx, ry, dx, dy, shift_driver, shift_start, shift_rounds,
+                         driver_x, driver_y, busy_until, day, rounds_per_day, max_distance,
+                         size_km, speed_kmh, handling_minutes, cell_factor):
+    n = rx.size
+    driver_of = np.full(n, -1, np.int64)
+    pickup = np.full(n, np.inf)
+    for r in range(rounds_per_day):
+        lo = round_bounds[r]
+        hi = round_bounds[r + 1]
+        if lo == hi:
+            continue
+        round_start = day + r / rounds_per_day
+        online_count = 0
+        for k in range(shift_driver.size):
+            if (r - shift_start[k]) % rounds_per_day < shift_rounds[k]:
+                online_count += 1
+        if online_count == 0:
+            continue
+        online = np.empty(online_count, np.int64)
+        px = np.empty(online_count)
+        py = np.empty(online_count)
+        idle = np.empty(online_count, np.bool_)
+        j = 0
+        for k in range(shift_driver.size):
+            if (r - shift_start[k]) % rounds_per_day < shift_rounds[k]:
+                d = shift_driver[k]
+                online[j] = d
+                px[j] = driver_x[d]
+                py[j] = driver_y[d]
+                idle[j] = busy_until[d] <= round_start
+                j += 1
+        match, distance = _greedy_match_kernel(rx[lo:hi], ry[lo:hi], px, py, idle, max_distance, cell_factor)
+        for i in range(hi - lo):
+            m = match[i]
+            if m < 0:
+                continue
+            req = lo + i
+            d = online[m]
+            driver_of[req] = d
+            pickup[req] = distance[i]
+            trip = _torus_distance_scalar(rx[req], ry[req], dx[req], dy[req])
+            minutes = (distance[i] + trip) * size_km / speed_kmh * 60.0 + handling_minutes
+            busy_until[d] = round_start + minutes / 1440.0
+            driver_x[d] = dx[req]
+            driver_y[d] = dy[req]
+    return driver_of, pickup
+
+
+def dispatch_day(round_bounds, request_x, request_y, drop_x, drop_y, shift_driver, shift_start, shift_rounds,
+                 driver_x, driver_y, busy_until, day, rounds_per_day, max_distance, size_km, speed_kmh,
+                 handling_minutes):
+    """Greedy dispatch of one day's requests, round by round, in one compiled call.
+
+    Requests are sorted by round; ``round_bounds[r]:round_bounds[r+1]`` are
+    round r's, in time order. A driver of shift k is online in round r when
+    (r - start_k) mod rounds_per_day < rounds_k, and idle when
+    ``busy_until`` (absolute days) is not after the round's start. Each matched
+    driver becomes busy for pickup + trip at ``speed_kmh`` plus
+    ``handling_minutes`` and moves to the drop-off. ``driver_x``, ``driver_y``
+    and ``busy_until`` (float64, all drivers) are updated in place.
+    Returns (driver of each request or -1, pickup distance in city units or inf).
+    """
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)
+    return _dispatch_day_kernel(i64(round_bounds), f64(request_x), f64(request_y), f64(drop_x), f64(drop_y),
+                                i64(shift_driver), i64(shift_start), i64(shift_rounds), driver_x, driver_y,
+                                busy_until, float(day), int(rounds_per_day), float(max_distance), float(size_km),
+                                float(speed_kmh), float(handling_minutes), CELL_FACTOR)

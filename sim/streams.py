@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -41,8 +41,21 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def _mix_int(z: int) -> int:
+    """The same finaliser on a Python int: per-call cost matters for scalar keys."""
+    z = int(z) & _MASK
+    z ^= z >> 30
+    z = (z * 0xBF58476D1CE4E5B9) & _MASK
+    z ^= z >> 27
+    z = (z * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
 def _mix_scalar(value: int) -> np.uint64:
-    return _mix(np.array([value & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    return np.uint64(_mix_int(value))
 
 
 _TABLE_INTERVALS = 16384
@@ -102,16 +115,22 @@ class Streams:
         return k
 
     def bits(self, name: str, day: int, ids, sub=0) -> np.ndarray:
-        """Raw 64-bit draws for (name, day, id, sub); ``ids`` and ``sub`` broadcast."""
-        with np.errstate(over="ignore"):
-            day_key = _mix_scalar(int(self.key(name)) ^ int(_mix_scalar(int(day) + 0x5BD1E995)))
-            x = np.asarray(ids, dtype=np.int64).astype(np.uint64) * _GOLDEN
-            x += day_key
-            x = _mix(x)
-            sub = np.asarray(sub)
-            if sub.ndim or int(sub) != 0:
-                x = x + sub.astype(np.int64).astype(np.uint64) * _SUB
-                x = _mix(x)
+        """Raw 64-bit draws for (name, day, id, sub); ``ids`` and ``sub`` broadcast.
+
+        Array arithmetic on uint64 wraps silently, which is what the mixing
+        wants; scalar parts are mixed with Python ints (numpy scalars would warn).
+        """
+        day_key = np.uint64(_mix_int(int(self.key(name)) ^ _mix_int(int(day) + 0x5BD1E995)))
+        x = np.asarray(ids, dtype=np.int64).astype(np.uint64)
+        x *= _GOLDEN
+        x += day_key
+        _mix(x)
+        if np.ndim(sub):
+            x = x + np.asarray(sub, dtype=np.int64).astype(np.uint64) * _SUB
+            _mix(x)
+        elif sub:
+            x += np.uint64((int(sub) * int(_SUB)) & _MASK)
+            _mix(x)
         return x
 
     def uniform(self, name: str, day: int, ids, sub=0) -> np.ndarray:
@@ -142,11 +161,21 @@ class Streams:
         return np.exp(mu + np.sqrt(sigma2) * self.normal(name, day, ids, sub))
 
     def poisson(self, name: str, day: int, mean: float, sub=0) -> int:
-        """One Poisson(mean) count for (name, day): used for daily arrivals."""
+        """One Poisson(mean) count for (name, day): used for daily arrivals.
+
+        The exact quantile (smallest k with P(K <= k) >= u), found from a normal
+        start with scipy.special.pdtr; scipy.stats' ppf gives the same number at
+        a hundred times the cost per call.
+        """
         if mean <= 0:
             return 0
-        u = self.uniform(name, day, 0, sub)
-        return int(stats.poisson.ppf(u, mean))
+        u = float(self.uniform(name, day, np.zeros(1, dtype=np.int64), sub)[0])
+        k = max(0, int(mean + np.sqrt(mean) * special.ndtri(u)))
+        while special.pdtr(k, mean) < u:
+            k += 1
+        while k > 0 and special.pdtr(k - 1, mean) >= u:
+            k -= 1
+        return k
 
     def round_stochastic(self, name: str, day: int, value: float, sub=0) -> int:
         """floor(value) plus one with probability frac(value): unbiased integer."""
