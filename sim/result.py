@@ -66,16 +66,22 @@ def agents_table(model) -> pd.DataFrame:
     """One row per agent ever created, all sides (side, id, traits, outcomes, LTV)."""
     frames = []
     for name, side in model.sides.items():
-        data = {"side": np.full(side.n, name), "id": np.arange(side.n)}
+        # Text columns as categoricals: building a million Python strings cost more than the run's last month.
+        data = {"side": pd.Categorical.from_codes(np.zeros(side.n, dtype=np.int8), categories=[name]),
+                "id": np.arange(side.n)}
         for col in _AGENT_COLUMNS + _SIDE_COLUMNS.get(name, ()):
             data[col] = getattr(side, col).copy()
-        data["channel"] = np.asarray(CHANNELS)[data["channel"]]
+        data["channel"] = pd.Categorical.from_codes(data["channel"], categories=list(CHANNELS))
         segments = SEGMENTS.get(name, ("all",))
-        data["segment"] = np.asarray(segments)[np.minimum(data["segment"], len(segments) - 1)]
+        data["segment"] = pd.Categorical.from_codes(np.minimum(data["segment"], len(segments) - 1),
+                                                    categories=list(segments))
         data["ltv"] = agent_ltv(model, side)
         data["alive_end"] = side.alive.copy()
         frames.append(pd.DataFrame(data))
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    for col in ("side", "channel", "segment"):   # concat of differing categories falls back to object
+        table[col] = table[col].astype("category")
+    return table
 
 
 def build_result(model) -> Result:
