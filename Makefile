@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/twosided run
+	$(BIN)/twosided compare
 
 test: $(STAMP)
+	bash scripts/install_chromium.sh
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:

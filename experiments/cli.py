@@ -16,6 +16,7 @@ commands:
   bench [--quick] [--out PATH]  performance benchmarks -> a table and bench.json
   calibrate data=PATH  fit BG/NBD + Gamma-Gamma (and sBG: survival=PATH) to a transaction log -> market config,
                        holdout forecast report (holdout_days=N); see docs/calibration.md
+  app [--port N] [--host H]  the interactive teaching page (Mesa SolaraViz) on http://127.0.0.1:8765
   help                 this text
 
 overrides are Hydra's: market=rides policy=none scale=small seed=3 days=180
@@ -26,7 +27,8 @@ COMMANDS = {"run": "experiments.run", "compare": "experiments.compare", "collect
             "sensitivity": "experiments.sensitivity",
             "optimize": "experiments.optimize",
             "bench": "experiments.bench",
-            "calibrate": "experiments.calibrate"}
+            "calibrate": "experiments.calibrate",
+            "app": "experiments.app"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,39 @@
+"""The teaching notebooks run top to bottom (nbclient, a fresh kernel each).
+
+Each notebook is its own test so pytest-xdist spreads them over workers. A
+cell that raises fails the test with the cell's error.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+TIMEOUT = 600   # seconds per cell, generous for a loaded CI machine
+
+
+def test_the_three_teaching_notebooks_exist():
+    names = {p.name for p in NOTEBOOKS}
+    assert {"01_network_effects.ipynb", "02_comparing_cs_policies.ipynb",
+            "03_sweeps_and_sensitivity.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_top_to_bottom(path, tmp_path):
+    book = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(book, timeout=TIMEOUT, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert code and all(c.get("execution_count") for c in code), "a code cell did not run"
+    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+    images = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, "the notebook drew no figure"
+    prose = [c for c in book.cells if c.cell_type == "markdown"]
+    assert len(prose) >= 4, "a teaching notebook needs prose between the code"
+    nbformat.write(book, tmp_path / path.name)   # the executed copy, for a person to open
