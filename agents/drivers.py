@@ -75,11 +75,6 @@ def shifts(drivers: Side, day: int, rounds_per_day: int, conf, behaviour_satisfa
     return ids[working], start[working], np.minimum(rounds[working], rounds_per_day)
 
 
-def online_in_round(start: np.ndarray, rounds: np.ndarray, round_index: int, rounds_per_day: int) -> np.ndarray:
-    """Mask of shifts that cover ``round_index`` (shifts wrap past midnight)."""
-    return (round_index - start) % rounds_per_day < rounds
-
-
 def rate_trips(drivers: Side, ids: np.ndarray, day: int, conf, streams: Streams, trip_sub: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
     """Riders rate trips 1-5. Returns (driver_at_fault_low, unfair_low) masks per trip.

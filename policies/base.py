@@ -67,6 +67,15 @@ class Params:
             raise ConfigError(f"{self.prefix}.{key}", value, "one of " + ", ".join(options))
         return value
 
+    def segment(self, key: str, sides: list[str]) -> int | None:
+        """A seller segment filter: None for "all", else the segment code (0 SMB, 1 enterprise)."""
+        segments = {"all": None, "smb": 0, "enterprise": 1}
+        code = segments[self.choice(key, tuple(segments))]
+        if code is not None and sides != ["sellers"]:
+            raise ConfigError(f"{self.prefix}.{key}", self._get(key),
+                              "all, unless sides is [sellers] (only sellers have segments)")
+        return code
+
     def mapping(self, key: str) -> dict:
         value = self._get(key)
         if not isinstance(value, dict):

@@ -19,7 +19,6 @@ import numpy as np
 
 from policies.base import Params, Policy
 
-SEGMENTS = {"all": None, "smb": 0, "enterprise": 1}
 
 
 class ProactiveOutreach(Policy):
@@ -35,11 +34,7 @@ class ProactiveOutreach(Policy):
         self.level = p.number("level", "prob")
         self.weight = p.number("weight", "prob")
         self.activation_rescue = p.number("activation_rescue", "prob")
-        self.segment = SEGMENTS[p.choice("segment", tuple(SEGMENTS))]
-        if self.segment is not None and self.sides != ["sellers"]:
-            from sim.config import ConfigError
-            raise ConfigError(f"policy.{self.key}.segment", p.raw["segment"],
-                              "all, unless sides is [sellers] (only sellers have segments)")
+        self.segment = p.segment("segment", self.sides)
         self.cost_per_touch = self.minutes_per_touch / self.workday_minutes * self.staff_cost_per_day
 
     def setup(self, cs) -> None:

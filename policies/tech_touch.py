@@ -18,7 +18,6 @@ import numpy as np
 
 from policies.base import Params, Policy
 
-SEGMENTS = {"all": None, "smb": 0, "enterprise": 1}
 
 
 class TechTouch(Policy):
@@ -34,11 +33,7 @@ class TechTouch(Policy):
         self.level = p.number("level", "prob")
         self.weight = p.number("weight", "prob")
         self.activation_rescue = p.number("activation_rescue", "prob")
-        self.segment = SEGMENTS[p.choice("segment", tuple(SEGMENTS))]
-        if self.segment is not None and self.sides != ["sellers"]:
-            from sim.config import ConfigError
-            raise ConfigError(f"policy.{self.key}.segment", p.raw["segment"],
-                              "all, unless sides is [sellers] (only sellers have segments)")
+        self.segment = p.segment("segment", self.sides)
 
     def setup(self, cs) -> None:
         cs.open_account(self.key, 30, budget=self.budget_per_month)
