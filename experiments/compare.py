@@ -332,6 +332,8 @@ def retention_curve(join, churn, days: int, min_agents: int = 20) -> np.ndarray:
     """
     tenures = np.arange(0, days, TENURE_STEP)
     out = np.full(tenures.size, np.nan)
+    join = np.asarray(join, dtype=np.int64)   # int32 inputs would wrap the "never churned" sentinel
+    churn = np.asarray(churn, dtype=np.int64)
     lifetime = np.where(churn >= 0, churn - join, np.iinfo(np.int64).max)
     for i, t in enumerate(tenures):
         observable = join <= days - t

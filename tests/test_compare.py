@@ -167,3 +167,13 @@ def test_report_folder_with_a_failed_arm(tmp_path):
     eco = pd.read_csv(folder / "economics.csv").set_index("arm")
     assert eco.loc["staff", "roi"] == pytest.approx(-1.0)  # dearer staff, same market: -1 per unit
     assert np.isnan(eco.loc["staff", "payback_month"])
+
+
+def test_retention_curve_counts_agents_alive_at_the_end_as_retained():
+    from experiments.compare import retention_curve
+    # int32, as in agents.parquet: 3 agents joined on day 0, one churned on day 5, two never churned.
+    join = np.array([0, 0, 0], dtype=np.int32)
+    churn = np.array([5, -1, -1], dtype=np.int32)
+    curve = retention_curve(join, churn, days=14, min_agents=1)
+    assert curve[0] == 1.0            # everyone is there at tenure 0
+    assert curve[1] == 2 / 3          # tenure 7: the one who left on day 5 is gone
