@@ -48,6 +48,9 @@ def init_traits(sellers: Side, ids: np.ndarray, conf, referred: np.ndarray | boo
     expected = streams.lognormal_mean_cv("sellers.expected_orders", ATTRIBUTE_DAY, ids,
                                          conf.expected_orders_per_day, conf.expected_orders_cv)
     sellers.expected_orders[ids] = np.where(enterprise, expected * conf.enterprise_weight, expected)
+    # Recent sales start at the seller's expectation, so experience reflects deviations from it,
+    # not the warm-up of the moving average.
+    sellers.sales_rate[ids] = sellers.expected_orders[ids]
     monthly = streams.beta("sellers.monthly_churn", ATTRIBUTE_DAY, ids, conf.churn.beta_a, conf.churn.beta_b)
     hazard = monthly_churn_to_daily_hazard(monthly)
     sellers.base_hazard[ids] = np.where(referred, hazard * conf.referral_churn_multiplier, hazard)

@@ -301,7 +301,9 @@ class Marketplace(mesa.Model):
             # buyers review sellers: success 4-5 by quality, failure 1-2
             u = self.streams.uniform("orders.seller_review", day, ids, sub=0)
             stars = np.where(success, 4.0 + (u < sellers.quality[np.maximum(seller, 0)]), 1.0 + (u < 0.5))
-            reviewed = seller != NO_MATCH
+            # Diners review the restaurant only when the order reached them or failed at the seller:
+            # a courier who never came is not the restaurant's fault.
+            reviewed = (seller != NO_MATCH) & ((driver != NO_MATCH) if self.has("drivers") else True)
             unique, total = sum_by_id(seller[reviewed], stars[reviewed])
             _, count = sum_by_id(seller[reviewed], 1.0)
             sellers.rating_sum[unique] += total

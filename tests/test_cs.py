@@ -89,7 +89,12 @@ def test_health_range_bands_and_daily_columns(tiny_run):
 
 
 def test_health_predicts_churn_better_than_chance():
-    cfg = load_config(["scale=tiny", "market=goods", "days=150", "population.sellers=600"])
+    # Health is scored on day 90; churn is observed over the next 30 days. Sellers' churn is
+    # largely their latent baseline hazard, so health predicts it only modestly (AUC ~0.57 at
+    # the defaults): the test needs many sellers. Tolerance: under "no information" the AUC
+    # has standard error sqrt((n1 + n0 + 1) / (12 n1 n0)) (Mann-Whitney); we require 3 of them.
+    cfg = load_config(["scale=tiny", "market=goods", "days=120", "population.buyers=30000",
+                       "population.sellers=10000"])
     model = Marketplace(cfg)
     model.run_until(90)
     sellers = model.sides["sellers"]
@@ -98,8 +103,10 @@ def test_health_predicts_churn_better_than_chance():
     health = health[ids]
     model.run_until(120)
     churned = sellers.churn_day[ids] >= 0
-    assert churned.sum() > 10
-    assert auc(-health, churned) > 0.55
+    n1, n0 = int(churned.sum()), int((~churned).sum())
+    assert n1 > 100
+    null_se = np.sqrt((n1 + n0 + 1) / (12 * n1 * n0))
+    assert auc(-health, churned) > 0.5 + 3 * null_se
 
 
 def test_auc_hand_values():
