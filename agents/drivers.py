@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import Side
-from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazard
+from agents.lifecycle import add_counts, experience_multiplier, monthly_churn_to_daily_hazard
 from sim.streams import ATTRIBUTE_DAY, Streams
 
 FIELDS = {
@@ -76,8 +76,8 @@ def shifts(drivers: Side, day: int, rounds_per_day: int, conf, behaviour_satisfa
 
 
 def rate_trips(drivers: Side, ids: np.ndarray, day: int, conf, streams: Streams, trip_sub: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Riders rate trips 1-5. Returns (driver_at_fault_low, unfair_low) masks per trip.
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Riders rate trips 1-5. Returns per trip: (driver at fault, unfair low rating, the rating).
 
     A trip goes badly by the driver's doing with probability 1 - quality (rating
     2-3); independently, with probability ``bad_luck_low_rating`` the rider rates
@@ -90,14 +90,9 @@ def rate_trips(drivers: Side, ids: np.ndarray, day: int, conf, streams: Streams,
     score = np.where(at_fault, 2.0 + (u_luck < 0.5), np.where(unfair, 1.0 + np.floor(u_quality * 3), 5.0))
     low = score <= 3
     _apply_ratings(drivers, ids, score, conf.deactivation.window)
-    _count(drivers.low_ratings, ids[low])
-    _count(drivers.unfair_low_ratings, ids[unfair])
-    return at_fault, unfair
-
-
-def _count(counter: np.ndarray, ids: np.ndarray) -> None:
-    unique, counts = np.unique(ids, return_counts=True)
-    counter[unique] += counts.astype(counter.dtype)
+    add_counts(drivers.low_ratings, ids[low])
+    add_counts(drivers.unfair_low_ratings, ids[unfair])
+    return at_fault, unfair, score
 
 
 def _apply_ratings(drivers: Side, ids: np.ndarray, score: np.ndarray, window: int) -> None:

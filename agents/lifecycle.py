@@ -101,6 +101,12 @@ def move_satisfaction(side: Side, ids: np.ndarray, level: np.ndarray | float, we
     sat[ids] = np.clip(current + weight * (level - current), 0.0, 1.0)
 
 
+def add_counts(counter: np.ndarray, ids: np.ndarray, step: int = 1) -> None:
+    """counter[i] += step for each occurrence of i in ``ids`` (ids may repeat); work proportional to len(ids)."""
+    unique, counts = np.unique(ids, return_counts=True)
+    counter[unique] += (step * counts).astype(counter.dtype)
+
+
 def sum_by_id(ids: np.ndarray, amount: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     """Totals of ``amount`` per distinct id: work proportional to len(ids), not the population."""
     unique, inverse = np.unique(ids, return_inverse=True)

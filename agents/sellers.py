@@ -68,7 +68,7 @@ def choice_weights(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
     """Buyers' choice weight of each listed seller: rating, reviews, price, segment, premium."""
     c = conf.choice
     r = rating(sellers, c.rating_prior_mean, c.rating_prior_count)[listed]
-    log_w = (c.w_rating * (r - 4.5) + c.w_reviews * np.log1p(sellers.rating_count[listed])
+    log_w = (c.w_rating * (r - c.rating_prior_mean) + c.w_reviews * np.log1p(sellers.rating_count[listed])
              - c.w_price * np.log(sellers.price_level[listed]))
     weight = np.exp(log_w)
     weight *= np.where(sellers.segment[listed] == ENTERPRISE, conf.enterprise_weight, 1.0)

@@ -280,42 +280,39 @@ def _legend(fig, axes, ncol=None):
                fontsize=9)
 
 
-def fig_retention(c: Comparison, sides, colors, path: Path) -> None:
+def _paired_panels(c: Comparison, sides, colors, path: Path, key: str, x, ylabel: str, xlabel: str,
+                   title: str) -> None:
+    """Levels by side on top, paired differences to the baseline below, for a per-run series ``key`` (shares)."""
     import matplotlib.pyplot as plt
 
-    n = len(c.runs[0]["retention"][sides[0]])
-    x = np.arange(n) * TENURE_STEP
     fig, axes = plt.subplots(2, len(sides), figsize=(5.2 * len(sides), 8.0), squeeze=False, sharex=True)
-    _levels_and_diffs(axes[0], axes[1], c, lambda r, s: r["retention"][s], x, sides, 100,
-                      "still active (% of cohort)", "difference to baseline (pp)", colors)
+    _levels_and_diffs(axes[0], axes[1], c, lambda r, s: r[key][s], x, sides, 100, ylabel,
+                      "difference to baseline (pp)", colors)
     for ax in axes[1]:
-        ax.set_xlabel("tenure (days since joining)")
-    pct = int(round(100 * c.settings.confidence))
-    fig.suptitle(f"Retention of agents acquired during the run, by side (bands: {pct}% intervals over "
-                 f"{c.settings.replicates} replicates; bottom: paired difference to the baseline)", fontsize=11)
+        ax.set_xlabel(xlabel)
+    fig.suptitle(title, fontsize=11)
     _legend(fig, axes[0][0])
     fig.tight_layout(rect=(0, 0.07, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def fig_retention(c: Comparison, sides, colors, path: Path) -> None:
+    n = len(c.runs[0]["retention"][sides[0]])
+    pct = int(round(100 * c.settings.confidence))
+    _paired_panels(c, sides, colors, path, "retention", np.arange(n) * TENURE_STEP, "still active (% of cohort)",
+                   "tenure (days since joining)",
+                   f"Retention of agents acquired during the run, by side (bands: {pct}% intervals over "
+                   f"{c.settings.replicates} replicates; bottom: paired difference to the baseline)")
 
 
 def fig_monthly_churn(c: Comparison, sides, colors, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     months = len(c.runs[0]["churn_months"][sides[0]])
-    x = np.arange(1, months + 1)
-    fig, axes = plt.subplots(2, len(sides), figsize=(5.2 * len(sides), 8.0), squeeze=False, sharex=True)
-    _levels_and_diffs(axes[0], axes[1], c, lambda r, s: r["churn_months"][s], x, sides, 100,
-                      "monthly churn (% of active at month start)", "difference to baseline (pp)", colors)
-    for ax in axes[1]:
-        ax.set_xlabel("month of the run (30 days)")
     pct = int(round(100 * c.settings.confidence))
-    fig.suptitle(f"Monthly churn by side over time (bands: {pct}% intervals; bottom: paired difference to the "
-                 "baseline)", fontsize=11)
-    _legend(fig, axes[0][0])
-    fig.tight_layout(rect=(0, 0.07, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _paired_panels(c, sides, colors, path, "churn_months", np.arange(1, months + 1),
+                   "monthly churn (% of active at month start)", "month of the run (30 days)",
+                   f"Monthly churn by side over time (bands: {pct}% intervals; bottom: paired difference to the "
+                   "baseline)")
 
 
 def fig_ltv(c: Comparison, sides, colors, st: pd.DataFrame, path: Path) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from agents import buyers as buyers_rules
 from agents import sellers as sellers_rules
 from agents.base import Side
-from agents.lifecycle import churn, move_satisfaction
+from agents.lifecycle import add_counts, churn, move_satisfaction
 from sim.desk import CSDesk
 from sim.streams import ATTRIBUTE_DAY
 
@@ -443,7 +443,7 @@ class CSOps:
         self.cost_today, self.incentive_today = {}, {}
         self._desk_minutes_today = {}
         self._touch_answers = {}
-        self._deactivated_today = 0
+        self.deactivated_today = 0
 
     def _grow_state(self) -> None:
         for name, s in self._model.sides.items():
@@ -555,8 +555,8 @@ class CSOps:
             name = SIDE_NAMES[code]
             rows = side == code
             st = self.state[name]
-            np.add.at(st.open_tickets, ids[rows], 1)
-            np.add.at(st.tickets, ids[rows], 1)
+            add_counts(st.open_tickets, ids[rows])
+            add_counts(st.tickets, ids[rows])
             self._desk_minutes_today[name] = self._desk_minutes_today.get(name, 0.0) + float(minutes[rows].sum())
         if self.desk is None:   # no staff: everyone gives up
             self._finished.setdefault(day, []).append((tid, np.zeros(n, bool), np.minimum(patience, 1.0)))
@@ -625,7 +625,7 @@ class CSOps:
             s, st = m.sides[name], self.state[name]
             r = np.flatnonzero(side_code == code)
             agents = T["agent"][tid[r]]
-            np.add.at(st.open_tickets, agents, -1)
+            add_counts(st.open_tickets, agents, step=-1)
             level = np.where(resolved[r], c.resolved_level - c.wait_penalty_per_day * wait[r] - penalty[r],
                              c.abandoned_level)
             level = np.clip(level, 0.0, 1.0)
@@ -805,12 +805,12 @@ class CSOps:
         low = (self._events or {}).get("low_ratings")
         n_disputes = 0
         if low is not None and low[0].size:
-            ids, sub, unfair = low
+            ids, sub, unfair, score = low
             p = np.where(unfair, d["contest_unfair"], d["contest_fair"])
             contests = m.streams.uniform("cs.dispute_contest", day, ids, sub=sub) < p
             n_disputes = int(np.count_nonzero(contests))
             self.submit(idx, "drivers", ids[contests], "rating_dispute", d["review_minutes"], d["patience_days"],
-                        d["priority"], sub=sub[contests], flag=unfair[contests])
+                        d["priority"], sub=sub[contests], flag=unfair[contests], score=score[contests])
         conf = m.market.drivers
         from agents import drivers as drivers_rules
         due = drivers_rules.due_for_deactivation(drivers, conf)
@@ -841,7 +841,7 @@ class CSOps:
             u = m.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=sub * 4096 + T["day"][tid])
             win = resolved & (u < p) & drivers.alive[agents]
             w = agents[win]
-            score = np.where(unfair[win], 2.0, 2.5)
+            score = T["score"][tid][win]   # the rating being reversed, as the rider gave it
             weight = 1.0 / np.minimum(np.maximum(drivers.rating_count[w], 1), conf.deactivation.window)
             drivers.rating_mean[w] = np.minimum(5.0, drivers.rating_mean[w] + (5.0 - score) * weight)
             drivers.low_ratings[w] = np.maximum(drivers.low_ratings[w] - 1, 0)
@@ -863,7 +863,7 @@ class CSOps:
         drivers.deactivated[lose] = True
         drivers.deactivation_day[lose] = day
         churn(drivers, lose, day)
-        self._deactivated_today += lose.size
+        self.deactivated_today += lose.size
         return win
 
     # ------------------------------------------------------------------ costs

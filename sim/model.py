@@ -17,12 +17,12 @@ from agents import buyers as buyers_rules
 from agents import drivers as drivers_rules
 from agents import sellers as sellers_rules
 from agents.base import CHANNEL, Side
-from agents.lifecycle import (Arrivals, accumulate_and_churn, activate_due, arrivals, book_money, churn,
+from agents.lifecycle import (Arrivals, accumulate_and_churn, activate_due, add_counts, arrivals, book_money, churn,
                               experience_multiplier, init_common, move_satisfaction, sum_by_id)
 from sim.config import Config
 from sim.cs import CSOps
 from sim.matching import NO_MATCH, choose_sellers, dispatch
-from sim.metrics import DailyLedger, survey
+from sim.metrics import MONTH_DAYS, DailyLedger, survey
 from sim.streams import Streams
 
 _SIDE_RULES = {"buyers": buyers_rules, "sellers": sellers_rules, "drivers": drivers_rules}
@@ -50,6 +50,7 @@ class Marketplace(mesa.Model):
         self.ledger = DailyLedger()
         self.today: dict[str, float] = {}
         self._events: dict = {}
+        self._margin_before: dict[str, np.ndarray] = {}   # each side's margins at the previous day's end
         for side in self.sides.values():
             if side.name == "buyers":
                 ids = np.arange(side.n)
@@ -99,23 +100,18 @@ class Marketplace(mesa.Model):
         ids = s.add(count)
         if count == 0:
             return ids
-        if len(arrivals) == 1:
-            channel, cac = arrivals[0][0], arrivals[0][2]
-        else:
-            channel = np.repeat([CHANNEL[c] for c, _, _ in arrivals], [n for _, n, _ in arrivals]).astype(np.int8)
-            cac = np.repeat([c for _, _, c in arrivals], [n for _, n, _ in arrivals])
         conf = getattr(self.market, side)
-        ops = getattr(self, "cs", None)
-        initial = isinstance(channel, str) and channel == "initial"
-        boosted, boost = (0, 0.0) if ops is None or initial else ops.onboarding_boost(side, count)
-        part = (lambda x, sl: x if isinstance(x, (str, float, int)) else x[sl])
-        if boosted:
-            init_common(s, ids[:boosted], self.day, part(channel, slice(None, boosted)),
-                        part(cac, slice(None, boosted)), conf, self.market.satisfaction, self.streams,
-                        onboarding_boost=boost)
-        if boosted < count:
-            init_common(s, ids[boosted:], self.day, part(channel, slice(boosted, None)),
-                        part(cac, slice(boosted, None)), conf, self.market.satisfaction, self.streams)
+        if arrivals[0][0] == "initial":   # the starting population: activated, no CAC, no programme
+            init_common(s, ids, self.day, "initial", 0.0, conf, self.market.satisfaction, self.streams)
+        else:
+            counts = [n for _, n, _ in arrivals]
+            channel = np.repeat([CHANNEL[c] for c, _, _ in arrivals], counts).astype(np.int8)
+            cac = np.repeat([c for _, _, c in arrivals], counts)
+            boosted, boost = self.cs.onboarding_boost(side, count)   # an onboarding programme's first agents
+            for part, extra in ((slice(0, boosted), boost), (slice(boosted, count), 0.0)):
+                if part.stop > part.start:
+                    init_common(s, ids[part], self.day, channel[part], cac[part], conf, self.market.satisfaction,
+                                self.streams, onboarding_boost=extra)
         referred = s.channel[ids] == CHANNEL["referral"]
         _SIDE_RULES[side].init_traits(s, ids, conf, referred, self.streams)
         return ids
@@ -264,12 +260,13 @@ class Marketplace(mesa.Model):
         conf = self.market.drivers
         rows = np.flatnonzero(matched)
         d = driver[rows]
-        fault, unfair = drivers_rules.rate_trips(drivers, d, day, conf, self.streams, trip_sub=ids[rows] * 64 + k[rows])
+        trip = ids[rows] * 64 + k[rows]   # a trip's key: the rider and the rider's purchase number
+        fault, unfair, score = drivers_rules.rate_trips(drivers, d, day, conf, self.streams, trip_sub=trip)
         at_fault_out[rows] = fault
         low = fault | unfair
-        self._events["low_ratings"] = (d[low], (ids[rows] * 64 + k[rows])[low], unfair[low])
-        drivers.orders[:] += np.bincount(d, minlength=drivers.n).astype(np.int32)
-        drivers.orders_completed[:] += np.bincount(d, minlength=drivers.n).astype(np.int32)
+        self._events["low_ratings"] = (d[low], trip[low], unfair[low], score[low])
+        add_counts(drivers.orders, d)
+        add_counts(drivers.orders_completed, d)
         drivers.last_active_day[d] = day
         victims = d[unfair]
         drivers.satisfaction[victims] = np.maximum(0.0, drivers.satisfaction[victims] - conf.fairness_penalty)
@@ -358,20 +355,17 @@ class Marketplace(mesa.Model):
         for name in ("sellers", "drivers"):
             if self.has(name):
                 side = self.sides[name]
-                side.margin_rate[:] += (self._margin_today(side) - side.margin_rate) / 30.0
+                side.margin_rate[:] += (self._margin_today(side) - side.margin_rate) / MONTH_DAYS
 
     def _margin_today(self, side: Side) -> np.ndarray:
         """Margin booked since the previous call, per agent (currency)."""
         margin = side.margin
-        previous = getattr(self, f"_margin_before_{side.name}", None)
-        if previous is None or previous.size != margin.size:
-            grown = np.zeros(margin.size)
-            if previous is not None:
-                grown[: previous.size] = previous
-            previous = grown
-        today = margin - previous
-        setattr(self, f"_margin_before_{side.name}", margin.copy())
-        return today.astype(np.float32)
+        previous = np.zeros(margin.size)
+        before = self._margin_before.get(side.name)
+        if before is not None:
+            previous[: before.size] = before   # agents who joined since had booked nothing before
+        self._margin_before[side.name] = margin.copy()
+        return (margin - previous).astype(np.float32)
 
     # 7. CS operations
     def _cs_operations(self, day: int) -> None:
@@ -392,7 +386,7 @@ class Marketplace(mesa.Model):
             drivers.deactivated[deactivate] = True
             drivers.deactivation_day[deactivate] = day
             churn(drivers, deactivate, day)
-            t["drivers_deactivated"] = deactivate.size + self.cs._deactivated_today
+            t["drivers_deactivated"] = deactivate.size + self.cs.deactivated_today
         for name, side in self.sides.items():
             conf = getattr(m, name)
             unactivated = side.activation_day < 0
