@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.base import Side
+from agents.kernels import due_before
 from agents.lifecycle import churn, experience_multiplier
 from sim.streams import ATTRIBUTE_DAY, Streams
 
@@ -76,7 +77,7 @@ def purchase_intentions(buyers: Side, day: int, streams: Streams, behaviour_sati
     (the latent satisfaction, or neutral everywhere with experience effects off).
     """
     end = day + 1.0
-    candidates = np.flatnonzero(buyers.alive & (buyers.next_purchase < end))
+    candidates = due_before(buyers.next_purchase, buyers.alive, end)
     chunks = []
     while candidates.size:
         k = buyers.orders[candidates].copy()

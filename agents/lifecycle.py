@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents import kernels
 from agents.base import CHANNEL, NEVER, Side
 from sim.streams import ATTRIBUTE_DAY, Streams
 
@@ -63,7 +64,7 @@ def init_common(side: Side, ids: np.ndarray, day: int, channel: str | np.ndarray
 
 def activate_due(side: Side, day: int) -> np.ndarray:
     """Agents reaching first value today: set their activation day; return their ids."""
-    ids = np.flatnonzero((side.activation_due == day) & side.alive)
+    ids = kernels.due_today(side.activation_due, side.alive, day)
     side.activation_day[ids] = day
     side.last_active_day[ids] = day
     return ids
@@ -74,14 +75,23 @@ def monthly_churn_to_daily_hazard(monthly_churn: np.ndarray) -> np.ndarray:
     return -np.log1p(-np.minimum(monthly_churn, 1 - 1e-9)) / 30.0
 
 
-def accumulate_and_churn(side: Side, hazard: np.ndarray, day: int) -> np.ndarray:
-    """Add today's hazard (per day, one per agent) for living agents; churn those past their threshold."""
-    alive = side.alive
-    cum = side.cum_hazard
-    cum += np.where(alive, hazard, 0.0).astype(np.float32)
-    ids = np.flatnonzero(alive & (cum >= side.churn_threshold))
-    churn(side, ids, day)
-    return ids
+def accumulate_and_churn(side: Side, day: int, unactivated_hazard: float, multiplier: np.ndarray | None,
+                         start: int = 0) -> tuple[np.ndarray, int]:
+    """Add today's hazard (per day) to living agents; churn those past their threshold.
+
+    Hazard: ``unactivated_hazard`` before first value; after it
+    ``base_hazard * multiplier`` (the experience multiplier of each agent),
+    or nothing when ``multiplier`` is None (buyers drop out at purchases
+    instead). Agents below ``start`` are skipped: pass the index this
+    returned yesterday when no unactivated agent below it came back to life.
+    One compiled pass (agents/kernels.py). Returns (churned ids, next start).
+    """
+    none = multiplier is None
+    ids, lowest = kernels.accumulate_and_churn(
+        side.alive, side.activation_day, side.cum_hazard, side.churn_threshold, side.base_hazard,
+        np.empty(0, np.float32) if none else multiplier, side.churn_day, day, float(unactivated_hazard), not none,
+        int(start))
+    return ids, int(lowest) if none else 0
 
 
 def churn(side: Side, ids: np.ndarray, day: int) -> None:
@@ -103,8 +113,7 @@ def move_satisfaction(side: Side, ids: np.ndarray, level: np.ndarray | float, we
 
 def add_counts(counter: np.ndarray, ids: np.ndarray, step: int = 1) -> None:
     """counter[i] += step for each occurrence of i in ``ids`` (ids may repeat); work proportional to len(ids)."""
-    unique, counts = np.unique(ids, return_counts=True)
-    counter[unique] += (step * counts).astype(counter.dtype)
+    kernels.scatter_add_scalar(counter, np.asarray(ids, dtype=np.int64), counter.dtype.type(step))
 
 
 def sum_by_id(ids: np.ndarray, amount: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
@@ -122,12 +131,10 @@ def book_money(side: Side, ids: np.ndarray, revenue: np.ndarray | float, margin:
     """
     if ids.size == 0:
         return
-    unique, revenue_total = sum_by_id(ids, revenue)
-    _, margin_total = sum_by_id(ids, margin)
-    side.revenue[unique] += revenue_total
-    side.margin[unique] += margin_total
-    tenure = day - side.join_day[unique]
-    side.margin_discounted[unique] += margin_total * np.exp(-discount_per_day * tenure)
+    n = ids.size
+    kernels.book_money(side.revenue, side.margin, side.margin_discounted, side.join_day,
+                       np.asarray(ids, dtype=np.int64), np.broadcast_to(np.asarray(revenue, dtype=np.float64), n),
+                       np.broadcast_to(np.asarray(margin, dtype=np.float64), n), day, discount_per_day)
 
 
 @dataclass

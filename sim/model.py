@@ -17,8 +17,9 @@ from agents import buyers as buyers_rules
 from agents import drivers as drivers_rules
 from agents import sellers as sellers_rules
 from agents.base import CHANNEL, Side
+from agents.kernels import census, count_equal, scatter_add
 from agents.lifecycle import (Arrivals, accumulate_and_churn, activate_due, add_counts, arrivals, book_money, churn,
-                              experience_multiplier, init_common, move_satisfaction, sum_by_id)
+                              experience_multiplier, init_common, move_satisfaction)
 from sim.config import Config
 from sim.cs import CSOps
 from sim.matching import NO_MATCH, choose_sellers, dispatch
@@ -40,6 +41,10 @@ class Marketplace(mesa.Model):
         self.cfg = cfg
         self.market = cfg.market
         self.streams = Streams(cfg.seed)
+        self._neutral = np.empty(0, dtype=np.float32)
+        self._census_cache: dict = {}
+        self._churn_from: dict[str, int] = {}    # per side: lowest index that may still accrue hazard
+        self._returns_seen: dict[str, int] = {}
         self.day = 0
         self.discount_per_day = cfg.metrics.discount_rate_annual / 365.0
         self.sides: dict[str, Side] = {}
@@ -84,7 +89,11 @@ class Marketplace(mesa.Model):
         s = self.sides[side]
         if self.cfg.experience_effects:
             return s.satisfaction
-        return np.full(s.n, self.market.satisfaction.neutral, dtype=np.float32)
+        if self._neutral.size < s.n:   # one read-only array of neutral values, shared, grown as needed
+            self._neutral = np.full(max(s.n, 2 * self._neutral.size), self.market.satisfaction.neutral,
+                                    dtype=np.float32)
+            self._neutral.flags.writeable = False
+        return self._neutral[: s.n]
 
     def _join(self, side: str, count: int, channel: str, cac: float) -> np.ndarray:
         """Add ``count`` agents of one channel, each acquired at ``cac`` (currency)."""
@@ -160,6 +169,21 @@ class Marketplace(mesa.Model):
             self.step()
         return build_result(self)
 
+    def _census(self, name: str, fresh: bool = False) -> tuple[int, int, float, int]:
+        """One pass over a side: (alive, activated and alive, sum of their satisfaction, promoters).
+
+        Acquisition sees the market as it stood at the start of the day: the
+        previous evening's record (nothing changes in between) unless ``fresh``.
+        """
+        key = (self.day, name)
+        if fresh or key not in self._census_cache:
+            s = self.sides[name]
+            sat = self.market.satisfaction
+            counts = census(s.alive, s.activation_day, s.satisfaction, sat.promoter_level, sat.neutral,
+                            self.cfg.experience_effects)
+            self._census_cache[key] = (int(counts[0]), int(counts[1]), float(counts[2]), int(counts[3]))
+        return self._census_cache[key]
+
     # 1. acquisition
     def _acquire(self, day: int) -> None:
         t = self.today
@@ -167,11 +191,10 @@ class Marketplace(mesa.Model):
         for name, side in self.sides.items():
             conf = getattr(self.market, name)
             other = conf.acquisition.network_side
-            promoters = int(np.count_nonzero(side.alive & (self.behaviour_satisfaction(name)
-                                                           >= self.market.satisfaction.promoter_level)))
+            promoters = self._census(name)[3]
             multiplier, bonus = self.cs.referral_multiplier(name)   # a referral programme, if any
             got: Arrivals = arrivals(name, conf.acquisition, self.initial_size[name],
-                                     int(np.count_nonzero(self.sides[other].alive)), self.initial_size[other],
+                                     self._census(other)[0], self.initial_size[other],
                                      promoters * multiplier, day, self.streams)
             self._join_batch(name, [("paid", got.paid, got.paid_cac), ("organic", got.organic, 0.0),
                                     ("referral", got.referral, bonus)])
@@ -248,8 +271,7 @@ class Marketplace(mesa.Model):
         level = np.where(success, e.success - level_penalty, e.failure)
         level = np.where(success & at_fault, (e.success + e.failure) / 2, level)
         move_satisfaction(buyers, ids, np.clip(level, 0, 1), e.learning_rate)
-        unique, completed = sum_by_id(ids[success], 1.0)
-        buyers.orders_completed[unique] += completed.astype(np.int32)
+        add_counts(buyers.orders_completed, ids[success])
         t["buyers_failed"] = int(n - np.count_nonzero(success))
         t["buyers_bad_orders"] = int(np.count_nonzero(success & at_fault))
         self._events["failed"] = (ids[~success], k[~success])
@@ -288,23 +310,22 @@ class Marketplace(mesa.Model):
         if self.has("sellers"):
             sellers = self.sides["sellers"]
             chosen = seller[seller != NO_MATCH]
-            sellers.orders[:] += np.bincount(chosen, minlength=sellers.n).astype(np.int32)
+            add_counts(sellers.orders, chosen)
             sellers.last_active_day[chosen] = day
             s_ok = seller[ok]
             commission = m.sellers.commission * basket[ok]
             book_money(sellers, s_ok, commission, commission, day, self.discount_per_day)
-            sellers.orders_completed[:] += np.bincount(s_ok, minlength=sellers.n).astype(np.int32)
-            self._sales_today = np.bincount(s_ok, minlength=sellers.n).astype(np.float32)
+            add_counts(sellers.orders_completed, s_ok)
+            self._sales_today = np.zeros(sellers.n, dtype=np.float32)
+            add_counts(self._sales_today, s_ok)
             # buyers review sellers: success 4-5 by quality, failure 1-2
             u = self.streams.uniform("orders.seller_review", day, ids, sub=0)
             stars = np.where(success, 4.0 + (u < sellers.quality[np.maximum(seller, 0)]), 1.0 + (u < 0.5))
             # Diners review the restaurant only when the order reached them or failed at the seller:
             # a courier who never came is not the restaurant's fault.
             reviewed = (seller != NO_MATCH) & ((driver != NO_MATCH) if self.has("drivers") else True)
-            unique, total = sum_by_id(seller[reviewed], stars[reviewed])
-            _, count = sum_by_id(seller[reviewed], 1.0)
-            sellers.rating_sum[unique] += total
-            sellers.rating_count[unique] += count
+            scatter_add(sellers.rating_sum, seller[reviewed], stars[reviewed].astype(sellers.rating_sum.dtype))
+            add_counts(sellers.rating_count, seller[reviewed])
             take += commission.sum()
             t["sellers_revenue"] = float(commission.sum())
             t["sellers_margin"] = float(commission.sum())
@@ -315,10 +336,9 @@ class Marketplace(mesa.Model):
             commission = m.drivers.commission * fare[ok]
             payout = fare[ok] - commission
             book_money(drivers, d_ok, commission, commission, day, self.discount_per_day)
-            unique, earned = sum_by_id(d_ok, payout)
             drivers.earnings_today[:] = 0.0
-            drivers.earnings_today[unique] = earned
-            drivers.earnings[unique] += earned
+            scatter_add(drivers.earnings_today, d_ok, payout.astype(drivers.earnings_today.dtype))
+            scatter_add(drivers.earnings, d_ok, payout.astype(drivers.earnings.dtype))
             take += commission.sum()
             t["drivers_revenue"] = float(commission.sum())
             t["drivers_margin"] = float(commission.sum())
@@ -389,26 +409,31 @@ class Marketplace(mesa.Model):
             t["drivers_deactivated"] = deactivate.size + self.cs.deactivated_today
         for name, side in self.sides.items():
             conf = getattr(m, name)
-            unactivated = side.activation_day < 0
-            hazard = np.where(unactivated, conf.onboarding.unactivated_hazard, 0.0)
-            if name != "buyers":  # buyers' drop-out happens at purchases (BG/NBD)
-                mult = experience_multiplier(self.behaviour_satisfaction(name), neutral,
-                                             -conf.churn.satisfaction_sensitivity)
-                hazard = np.where(unactivated, hazard, side.base_hazard * mult)
-            churned = accumulate_and_churn(side, hazard, day)
+            returns = len(self.cs.returns[name])
+            start = self._churn_from.get(name, 0) if returns == self._returns_seen.get(name, 0) else 0
+            self._returns_seen[name] = returns   # a won-back agent may be unactivated: rescan from 0 then
+            multiplier = None   # buyers drop out at purchases (BG/NBD): only their onboarding hazard accrues
+            if name != "buyers":
+                multiplier = experience_multiplier(self.behaviour_satisfaction(name), np.float32(neutral),
+                                                   np.float32(-conf.churn.satisfaction_sensitivity))
+            churned, self._churn_from[name] = accumulate_and_churn(side, day, conf.onboarding.unactivated_hazard,
+                                                                   multiplier, start)
             if name == "buyers":
                 side.next_purchase[churned] = np.inf
-            t[f"{name}_churned"] = int(np.count_nonzero(side.churn_day == day))
+            t[f"{name}_churned"] = int(count_equal(side.churn_day, day))
 
     # 9. metrics
     def _record(self, day: int) -> None:
         t = self.today
+        morning = {}
         for name, side in self.sides.items():
-            alive = side.alive
-            t[f"{name}_active"] = int(np.count_nonzero(alive))
-            t[f"{name}_activated_active"] = int(np.count_nonzero(alive & (side.activation_day >= 0)))
-            t[f"{name}_satisfaction"] = float(side.satisfaction[alive].mean()) if alive.any() else math.nan
+            morning[(day + 1, name)] = counts = self._census(name, fresh=True)
+            alive, activated, satisfaction_sum, _ = counts
+            t[f"{name}_active"] = alive
+            t[f"{name}_activated_active"] = activated
+            t[f"{name}_satisfaction"] = satisfaction_sum / alive if alive else math.nan
             t[f"{name}_nps"] = survey(side, day, self.cfg.metrics, self.streams)
         t["net_contribution"] = (t["take_revenue"] - t["payment_costs"] - t["marketing_cost"] - t["cs_cost"]
                                  - t["incentive_cost"])
         self.ledger.append(t)
+        self._census_cache = morning   # tomorrow's acquisition starts from tonight's state
