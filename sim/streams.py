@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from numba import njit
 from scipy import special
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -42,6 +43,45 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 _MASK = 0xFFFFFFFFFFFFFFFF
+
+
+@njit(cache=True)
+def _mix_one(x):
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True)
+def _uniform_kernel(ids, subs, sub_scalar, day_key, mode):
+    """U(0, 1) from SplitMix64 of each counter, in one pass (the same arithmetic as :meth:`Streams.bits`).
+
+    mode 0: no sub-counter; 1: one scalar sub-counter (``sub_scalar``, already
+    multiplied by _SUB); 2: one sub-counter per id (``subs``).
+    """
+    out = np.empty(ids.size)
+    for j in range(ids.size):
+        x = _mix_one(np.uint64(ids[j]) * np.uint64(0x9E3779B97F4A7C15) + day_key)
+        if mode == 2:
+            x = _mix_one(x + np.uint64(subs[j]) * np.uint64(0xD1B54A32D192ED03))
+        elif mode == 1:
+            x = _mix_one(x + sub_scalar)
+        out[j] = (np.float64(x >> np.uint64(11)) + 0.5) * 1.1102230246251565e-16
+    return out
+
+
+@njit(cache=True)
+def _interpolate_kernel(table, u, tail, scale, intervals):
+    """Linear interpolation in a quantile table at u (see :func:`_inverse_cdf`)."""
+    out = np.empty(u.size)
+    for j in range(u.size):
+        position = (u[j] - tail) * scale
+        index = min(max(np.int64(position), 0), intervals - 1)
+        fraction = position - index
+        out[j] = table[index] + fraction * (table[index + 1] - table[index])
+    return out
 
 
 def _mix_int(z: int) -> int:
@@ -81,10 +121,10 @@ def _inverse_cdf(kind: str, a: float, b: float, u: np.ndarray) -> np.ndarray:
     if table is None:
         grid = np.linspace(_TABLE_TAIL, 1 - _TABLE_TAIL, _TABLE_INTERVALS + 1)
         table = _tables[key] = exact(a, b, grid)
-    position = (u - _TABLE_TAIL) * (_TABLE_INTERVALS / (1 - 2 * _TABLE_TAIL))
-    index = np.clip(position.astype(np.int64), 0, _TABLE_INTERVALS - 1)
-    fraction = position - index
-    out = table[index] + fraction * (table[index + 1] - table[index])
+    u = np.ascontiguousarray(u, dtype=np.float64).ravel() if np.ndim(u) else np.asarray(u, dtype=np.float64)
+    if u.ndim == 0:
+        return _inverse_cdf(kind, a, b, u.reshape(1))[0]
+    out = _interpolate_kernel(table, u, _TABLE_TAIL, _TABLE_INTERVALS / (1 - 2 * _TABLE_TAIL), _TABLE_INTERVALS)
     tails = (u < _TABLE_TAIL) | (u > 1 - _TABLE_TAIL)
     if tails.any():
         out[tails] = exact(a, b, u[tails])
@@ -134,9 +174,16 @@ class Streams:
         return x
 
     def uniform(self, name: str, day: int, ids, sub=0) -> np.ndarray:
-        """U(0, 1) draws, never exactly 0 or 1 (float64)."""
-        x = self.bits(name, day, ids, sub)
-        return ((x >> _S11).astype(np.float64) + 0.5) * _TO_UNIT
+        """U(0, 1) draws, never exactly 0 or 1 (float64); the same numbers as :meth:`bits` gives, compiled."""
+        day_key = np.uint64(_mix_int(int(self.key(name)) ^ _mix_int(int(day) + 0x5BD1E995)))
+        shape = np.broadcast_shapes(np.shape(ids), np.shape(sub))
+        flat = np.ascontiguousarray(np.broadcast_to(np.asarray(ids, dtype=np.int64), shape)).ravel()
+        if np.ndim(sub):
+            subs = np.ascontiguousarray(np.broadcast_to(np.asarray(sub, dtype=np.int64), shape)).ravel()
+            out = _uniform_kernel(flat, subs, np.uint64(0), day_key, 2)
+        else:
+            out = _uniform_kernel(flat, flat, np.uint64((int(sub) * int(_SUB)) & _MASK), day_key, 1 if sub else 0)
+        return out.reshape(shape) if shape else out[0]
 
     def exponential(self, name: str, day: int, ids, sub=0) -> np.ndarray:
         """Exp(1) draws (mean 1); divide by a rate per day to get days."""
