@@ -54,7 +54,9 @@ class Side:
         self.n = 0
         self.fields = {**COMMON_FIELDS, **extra_fields}
         self._capacity = max(int(capacity), 16)
-        self._data = {f: np.full(self._capacity, fill, dtype=dt) for f, (dt, fill) in self.fields.items()}
+        # Room is reserved with np.empty and filled as agents join: pages never written are never
+        # resident, so reserved capacity costs address space, not memory.
+        self._data = {f: np.empty(self._capacity, dtype=dt) for f, (dt, _) in self.fields.items()}
 
     def __getattr__(self, field: str) -> np.ndarray:
         data = self.__dict__.get("_data")
@@ -67,6 +69,8 @@ class Side:
         start, stop = self.n, self.n + int(count)
         if stop > self._capacity:
             self._grow(stop)
+        for f, (_, fill) in self.fields.items():
+            self._data[f][start:stop] = fill
         self.n = stop
         return np.arange(start, stop, dtype=np.int64)
 
@@ -74,8 +78,8 @@ class Side:
         capacity = self._capacity
         while capacity < needed:
             capacity *= 2
-        for f, (dt, fill) in self.fields.items():
-            bigger = np.full(capacity, fill, dtype=dt)
+        for f, (dt, _) in self.fields.items():
+            bigger = np.empty(capacity, dtype=dt)
             bigger[: self.n] = self._data[f][: self.n]
             self._data[f] = bigger
         self._capacity = capacity
@@ -87,7 +91,7 @@ class Side:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the arrays, including room reserved for growth."""
+        """Bytes reserved by the arrays, including room for growth (resident only once written)."""
         return sum(a.nbytes for a in self._data.values())
 
     def table(self) -> dict[str, np.ndarray]:

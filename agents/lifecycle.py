@@ -62,9 +62,12 @@ def init_common(side: Side, ids: np.ndarray, day: int, channel: str | np.ndarray
     side.activation_due[ids] = np.where(activates, day + ttfv, NEVER).astype(np.int32)
 
 
-def activate_due(side: Side, day: int) -> np.ndarray:
-    """Agents reaching first value today: set their activation day; return their ids."""
-    ids = kernels.due_today(side.activation_due, side.alive, day)
+def activate_due(side: Side, day: int, start: int = 0) -> np.ndarray:
+    """Agents reaching first value today: set their activation day; return their ids.
+
+    ``start``: no living unactivated agent has a lower index (see accumulate_and_churn).
+    """
+    ids = kernels.due_today(side.activation_due[start:], side.alive[start:], day) + start
     side.activation_day[ids] = day
     side.last_active_day[ids] = day
     return ids
@@ -82,16 +85,17 @@ def accumulate_and_churn(side: Side, day: int, unactivated_hazard: float, multip
     Hazard: ``unactivated_hazard`` before first value; after it
     ``base_hazard * multiplier`` (the experience multiplier of each agent),
     or nothing when ``multiplier`` is None (buyers drop out at purchases
-    instead). Agents below ``start`` are skipped: pass the index this
-    returned yesterday when no unactivated agent below it came back to life.
-    One compiled pass (agents/kernels.py). Returns (churned ids, next start).
+    instead). Agents below ``start`` are skipped: with ``multiplier`` None, pass
+    the index this returned yesterday when no unactivated agent below it came
+    back to life. One compiled pass (agents/kernels.py). Returns (churned ids,
+    the lowest index of a living unactivated agent, or ``side.n`` if none).
     """
     none = multiplier is None
     ids, lowest = kernels.accumulate_and_churn(
         side.alive, side.activation_day, side.cum_hazard, side.churn_threshold, side.base_hazard,
         np.empty(0, np.float32) if none else multiplier, side.churn_day, day, float(unactivated_hazard), not none,
         int(start))
-    return ids, int(lowest) if none else 0
+    return ids, int(lowest)
 
 
 def churn(side: Side, ids: np.ndarray, day: int) -> None:

@@ -43,7 +43,7 @@ class Marketplace(mesa.Model):
         self.streams = Streams(cfg.seed)
         self._neutral = np.empty(0, dtype=np.float32)
         self._census_cache: dict = {}
-        self._churn_from: dict[str, int] = {}    # per side: lowest index that may still accrue hazard
+        self._first_unactivated: dict[str, int] = {}   # per side: no living unactivated agent below it
         self._returns_seen: dict[str, int] = {}
         self.day = 0
         self.discount_per_day = cfg.metrics.discount_rate_annual / 365.0
@@ -184,6 +184,18 @@ class Marketplace(mesa.Model):
             self._census_cache[key] = (int(counts[0]), int(counts[1]), float(counts[2]), int(counts[3]))
         return self._census_cache[key]
 
+    def _unactivated_from(self, name: str) -> int:
+        """An index below which no living agent of the side is unactivated (0 if unknown).
+
+        The churn pass records the lowest one; later joiners come after it. A
+        win-back return may revive an unactivated agent anywhere: then 0.
+        """
+        returns = len(self.cs.returns[name])
+        if returns != self._returns_seen.get(name, 0):
+            self._returns_seen[name] = returns
+            self._first_unactivated.pop(name, None)
+        return self._first_unactivated.get(name, 0)
+
     # 1. acquisition
     def _acquire(self, day: int) -> None:
         t = self.today
@@ -210,7 +222,7 @@ class Marketplace(mesa.Model):
     # 2. onboarding
     def _onboard(self, day: int) -> None:
         for name, side in self.sides.items():
-            ids = activate_due(side, day)
+            ids = activate_due(side, day, self._unactivated_from(name))
             self.today[f"{name}_activated"] = ids.size
             if name == "buyers" and ids.size:
                 buyers_rules.start_purchasing(side, ids, float(day), self.streams)
@@ -409,15 +421,13 @@ class Marketplace(mesa.Model):
             t["drivers_deactivated"] = deactivate.size + self.cs.deactivated_today
         for name, side in self.sides.items():
             conf = getattr(m, name)
-            returns = len(self.cs.returns[name])
-            start = self._churn_from.get(name, 0) if returns == self._returns_seen.get(name, 0) else 0
-            self._returns_seen[name] = returns   # a won-back agent may be unactivated: rescan from 0 then
             multiplier = None   # buyers drop out at purchases (BG/NBD): only their onboarding hazard accrues
             if name != "buyers":
                 multiplier = experience_multiplier(self.behaviour_satisfaction(name), np.float32(neutral),
                                                    np.float32(-conf.churn.satisfaction_sensitivity))
-            churned, self._churn_from[name] = accumulate_and_churn(side, day, conf.onboarding.unactivated_hazard,
-                                                                   multiplier, start)
+            start = self._unactivated_from(name) if multiplier is None else 0
+            churned, self._first_unactivated[name] = accumulate_and_churn(
+                side, day, conf.onboarding.unactivated_hazard, multiplier, start)
             if name == "buyers":
                 side.next_purchase[churned] = np.inf
             t[f"{name}_churned"] = int(count_equal(side.churn_day, day))
