@@ -143,6 +143,7 @@ class Streams:
     def __init__(self, seed: int):
         self.seed = int(seed)
         self._keys: dict[str, np.uint64] = {}
+        self._day_keys: dict[tuple, np.uint64] = {}   # (name, day) -> the key of that day's draws
 
     def key(self, name: str) -> np.uint64:
         """The 64-bit key of stream ``name`` under this run's seed."""
@@ -175,14 +176,28 @@ class Streams:
 
     def uniform(self, name: str, day: int, ids, sub=0) -> np.ndarray:
         """U(0, 1) draws, never exactly 0 or 1 (float64); the same numbers as :meth:`bits` gives, compiled."""
-        day_key = np.uint64(_mix_int(int(self.key(name)) ^ _mix_int(int(day) + 0x5BD1E995)))
-        shape = np.broadcast_shapes(np.shape(ids), np.shape(sub))
-        flat = np.ascontiguousarray(np.broadcast_to(np.asarray(ids, dtype=np.int64), shape)).ravel()
-        if np.ndim(sub):
-            subs = np.ascontiguousarray(np.broadcast_to(np.asarray(sub, dtype=np.int64), shape)).ravel()
+        day_key = self._day_keys.get((name, day))
+        if day_key is None:
+            if len(self._day_keys) > 4096:
+                self._day_keys.clear()
+            day_key = self._day_keys[(name, day)] = np.uint64(
+                _mix_int(int(self.key(name)) ^ _mix_int(int(day) + 0x5BD1E995)))
+        sub_is_array = type(sub) is np.ndarray and sub.ndim > 0
+        if type(ids) is np.ndarray and ids.ndim == 1 and ids.dtype == np.int64 and ids.flags.c_contiguous and (
+                not sub_is_array or (sub.shape == ids.shape and sub.dtype == np.int64 and sub.flags.c_contiguous)):
+            flat, subs, shape = ids, sub, None   # the daily case: no broadcasting, no copies
+        else:
+            shape = np.broadcast_shapes(np.shape(ids), np.shape(sub))
+            flat = np.ascontiguousarray(np.broadcast_to(np.asarray(ids, dtype=np.int64), shape)).ravel()
+            sub_is_array = bool(np.ndim(sub))
+            subs = (np.ascontiguousarray(np.broadcast_to(np.asarray(sub, dtype=np.int64), shape)).ravel()
+                    if sub_is_array else sub)
+        if sub_is_array:
             out = _uniform_kernel(flat, subs, np.uint64(0), day_key, 2)
         else:
             out = _uniform_kernel(flat, flat, np.uint64((int(sub) * int(_SUB)) & _MASK), day_key, 1 if sub else 0)
+        if shape is None:
+            return out
         return out.reshape(shape) if shape else out[0]
 
     def exponential(self, name: str, day: int, ids, sub=0) -> np.ndarray:
