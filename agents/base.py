@@ -30,7 +30,7 @@ COMMON_FIELDS: dict[str, tuple[type, object]] = {
     "orders_completed": (np.int32, 0),
     "revenue": (np.float64, 0.0),        # platform revenue from this agent, currency
     "margin": (np.float64, 0.0),         # contribution margin to date, currency
-    "margin_discounted": (np.float64, 0.0),  # same, discounted to the join day
+    "margin_discounted": (np.float64, 0.0),  # same, discounted to day 0 (lifecycle.discounted_to_join_day)
     "margin_rate": (np.float32, 0.0),    # recent margin, currency per day (exponentially weighted)
     "alive": (np.bool_, True),           # not churned
     "churn_day": (np.int32, -1),

@@ -31,18 +31,17 @@ def scatter_add_scalar(target, ids, amount):
 
 
 @njit(cache=True)
-def book_money(revenue, margin, margin_discounted, join_day, ids, revenue_each, margin_each, day,
-               discount_per_day):
+def book_money(revenue, margin, margin_discounted, ids, revenue_each, margin_each, discount_factor):
     """Add revenue and margin (currency) per event to agents ``ids`` (may repeat).
 
-    The margin is also added discounted to each agent's join day at
-    ``discount_per_day`` (rate per day), for LTV.
+    The margin is also added times ``discount_factor`` (today's discount to
+    day 0, the same for every event of the day) to ``margin_discounted``.
     """
     for j in range(ids.size):
         i = ids[j]
         revenue[i] += revenue_each[j]
         margin[i] += margin_each[j]
-        margin_discounted[i] += margin_each[j] * math.exp(-discount_per_day * (day - join_day[i]))
+        margin_discounted[i] += margin_each[j] * discount_factor
 
 
 @njit(cache=True, fastmath=True)   # fastmath: the sum may be vectorised (same machine, same result)
@@ -134,3 +133,12 @@ def count_equal(values, value):
     for i in range(values.size):
         count += values[i] == value
     return count
+
+
+@njit(cache=True)
+def move_toward(values, ids, level, weight):
+    """values[i] += weight (level - values[i]) for each event in turn, clipped to [0, 1] (ids may repeat)."""
+    for j in range(ids.size):
+        i = ids[j]
+        v = values[i] + weight[j] * (level[j] - values[i])
+        values[i] = min(max(v, 0.0), 1.0)

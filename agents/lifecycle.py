@@ -10,6 +10,7 @@ churns later, never earlier, than the same agent without it).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,12 +108,14 @@ def churn(side: Side, ids: np.ndarray, day: int) -> None:
 def move_satisfaction(side: Side, ids: np.ndarray, level: np.ndarray | float, weight: np.ndarray | float) -> None:
     """Move satisfaction of ``ids`` a fraction ``weight`` of the way toward ``level`` (both in [0, 1]).
 
-    ``ids`` may repeat (two orders on one day): each event moves the agent in turn
-    only approximately, as the later write wins; events of one day are few.
+    ``ids`` may repeat (two orders on one day): each event moves the agent in
+    turn, in the order given (one compiled pass, agents/kernels.py).
     """
-    sat = side.satisfaction
-    current = sat[ids]
-    sat[ids] = np.clip(current + weight * (level - current), 0.0, 1.0)
+    ids = np.asarray(ids, dtype=np.int64)
+    n = ids.size
+    if n:
+        kernels.move_toward(side.satisfaction, ids, np.broadcast_to(np.asarray(level, dtype=np.float64), n),
+                            np.broadcast_to(np.asarray(weight, dtype=np.float64), n))
 
 
 def add_counts(counter: np.ndarray, ids: np.ndarray, step: int = 1) -> None:
@@ -131,14 +134,21 @@ def book_money(side: Side, ids: np.ndarray, revenue: np.ndarray | float, margin:
                day: int, discount_per_day: float) -> None:
     """Add platform revenue and contribution margin (currency) to agents; ``ids`` may repeat.
 
-    The margin is also added discounted to each agent's join day, for LTV.
+    The margin is also added discounted to day 0 (``margin_discounted``), one
+    factor for the whole day; :func:`discounted_to_join_day` turns it into
+    each agent's margin discounted to its join day, for LTV.
     """
     if ids.size == 0:
         return
     n = ids.size
-    kernels.book_money(side.revenue, side.margin, side.margin_discounted, side.join_day,
-                       np.asarray(ids, dtype=np.int64), np.broadcast_to(np.asarray(revenue, dtype=np.float64), n),
-                       np.broadcast_to(np.asarray(margin, dtype=np.float64), n), day, discount_per_day)
+    kernels.book_money(side.revenue, side.margin, side.margin_discounted, np.asarray(ids, dtype=np.int64),
+                       np.broadcast_to(np.asarray(revenue, dtype=np.float64), n),
+                       np.broadcast_to(np.asarray(margin, dtype=np.float64), n), math.exp(-discount_per_day * day))
+
+
+def discounted_to_join_day(side: Side, discount_per_day: float) -> np.ndarray:
+    """Each agent's margin to date discounted to its join day (currency): exp(-r (t - join)) = exp(-r t) exp(r join)."""
+    return side.margin_discounted * np.exp(discount_per_day * side.join_day.astype(np.float64))
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 
 from agents import buyers as buyers_rules
 from agents.base import CHANNEL, Side
-from agents.lifecycle import experience_multiplier
+from agents.lifecycle import discounted_to_join_day, experience_multiplier
 from sim.streams import Streams
 
 MONTH_DAYS = 30
@@ -119,7 +119,7 @@ def agent_ltv(model, side: Side) -> np.ndarray:
     annuity = np.where(k > 0, -np.expm1(-k * horizon) / np.where(k > 0, k, 1.0), horizon)
     age = model.day - side.join_day
     predicted = np.where(side.alive, rate * annuity * np.exp(-d * age), 0.0)
-    return side.margin_discounted + predicted
+    return discounted_to_join_day(side, d) + predicted
 
 
 def _buyer_margin_per_order(model) -> float:
