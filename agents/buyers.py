@@ -13,14 +13,16 @@ by (i, k), so a policy that changes when buyer i buys does not change its luck.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from agents.base import Side
 from agents.kernels import due_before
-from agents.lifecycle import churn, experience_multiplier
-from sim.streams import ATTRIBUTE_DAY, Streams
+from agents.lifecycle import experience_multiplier
+from sim.streams import ATTRIBUTE_DAY, Streams, uniform_at
 
 FIELDS = {
     "purchase_rate": (np.float32, 0.0),   # lambda, purchases per day
@@ -70,39 +72,68 @@ class Intentions:
 
 
 def purchase_intentions(buyers: Side, day: int, streams: Streams, behaviour_satisfaction: np.ndarray,
-                        neutral: float, rate_sensitivity: float, dropout_sensitivity: float) -> Intentions:
+                        neutral: float, rate_sensitivity: float, dropout_sensitivity: float,
+                        latent: bool = True) -> Intentions:
     """All intentions with time in [day, day + 1), with drop-outs applied after each one.
 
-    ``behaviour_satisfaction`` is the satisfaction behaviour responds to
-    (the latent satisfaction, or neutral everywhere with experience effects off).
+    ``behaviour_satisfaction`` is the satisfaction behaviour responds to:
+    the latent satisfaction, or with ``latent`` False neutral everywhere
+    (then the array is not read). One compiled pass (agents/kernels.py).
     """
     end = day + 1.0
     candidates = due_before(buyers.next_purchase, buyers.alive, end)
-    chunks = []
-    while candidates.size:
-        k = buyers.orders[candidates].copy()
-        t = buyers.next_purchase[candidates]
-        chunks.append((candidates, t, k))
-        buyers.orders[candidates] = k + 1
-        buyers.last_active_day[candidates] = day
-        sat = behaviour_satisfaction[candidates]
-        p = buyers.dropout_p[candidates] * experience_multiplier(sat, neutral, -dropout_sensitivity)
-        drops = streams.uniform("buyers.dropout", ATTRIBUTE_DAY, candidates, sub=k) < p
-        churn(buyers, candidates[drops], day)
-        stay = candidates[~drops]
-        rate = buyers.purchase_rate[stay] * experience_multiplier(sat[~drops], neutral, rate_sensitivity)
-        gap = streams.exponential("buyers.purchase_gap", ATTRIBUTE_DAY, stay, sub=k[~drops] + 1)
-        buyers.next_purchase[stay] = t[~drops] + gap / rate
-        buyers.next_purchase[candidates[drops]] = np.inf
-        candidates = stay[buyers.next_purchase[stay] < end]
-    if not chunks:
-        empty = np.empty(0, dtype=np.int64)
-        return Intentions(empty, np.empty(0), empty)
-    buyer = np.concatenate([c[0] for c in chunks])
-    time = np.concatenate([c[1] for c in chunks])
-    index = np.concatenate([c[2] for c in chunks]).astype(np.int64)
-    order = np.argsort(time, kind="stable")
+    buyer, time, index = purchases_before(
+        candidates, end, day, buyers.next_purchase, buyers.orders, buyers.last_active_day, buyers.alive,
+        buyers.churn_day, buyers.dropout_p, buyers.purchase_rate, behaviour_satisfaction, latent, float(neutral),
+        float(rate_sensitivity), float(dropout_sensitivity), streams.day_key("buyers.dropout", ATTRIBUTE_DAY),
+        streams.day_key("buyers.purchase_gap", ATTRIBUTE_DAY))
+    order = np.argsort(time)   # times are continuous: ties have probability 0, and the sort is deterministic
     return Intentions(buyer[order], time[order], index[order])
+
+
+@njit(cache=True)
+def purchases_before(candidates, end, day, next_purchase, orders, last_active_day, alive, churn_day, dropout_p,
+                     purchase_rate, satisfaction, latent, neutral, rate_sensitivity, dropout_sensitivity,
+                     dropout_key, gap_key):
+    """Every purchase intention of ``candidates`` before time ``end`` (days), BG/NBD step by step.
+
+    For each intention: record (buyer, time, purchase number k), count it,
+    then the buyer drops out with probability p exp(-k_dropout (s - neutral))
+    (uniform keyed (buyer, k) on ``dropout_key``) or schedules the next one
+    after an Exp(1) gap (keyed (buyer, k + 1) on ``gap_key``) over the rate
+    lambda exp(k_rate (s - neutral)). s is the behaviour satisfaction (latent,
+    or neutral with ``latent`` False). Returns (buyer, time, k), unsorted.
+    """
+    size = 2 * candidates.size + 16
+    buyer = np.empty(size, np.int64)
+    time = np.empty(size)
+    index = np.empty(size, np.int64)
+    count = 0
+    for j in range(candidates.size):
+        i = candidates[j]
+        s = satisfaction[i] if latent else neutral
+        p = dropout_p[i] * math.exp(-dropout_sensitivity * (s - neutral))
+        rate = purchase_rate[i] * math.exp(rate_sensitivity * (s - neutral))
+        t = next_purchase[i]
+        while t < end:
+            k = orders[i]
+            if count == size:
+                size *= 2
+                buyer2, time2, index2 = np.empty(size, np.int64), np.empty(size), np.empty(size, np.int64)
+                buyer2[:count], time2[:count], index2[:count] = buyer[:count], time[:count], index[:count]
+                buyer, time, index = buyer2, time2, index2
+            buyer[count], time[count], index[count] = i, t, k
+            count += 1
+            orders[i] = k + 1
+            last_active_day[i] = day
+            if uniform_at(dropout_key, i, k) < p:
+                alive[i] = False
+                churn_day[i] = day
+                t = np.inf
+            else:
+                t = t - math.log(uniform_at(gap_key, i, k + 1)) / rate
+            next_purchase[i] = t
+    return buyer[:count], time[:count], index[:count]
 
 
 def basket_values(buyers: Side, ids: np.ndarray, index: np.ndarray, day: int, conf, streams: Streams) -> np.ndarray:

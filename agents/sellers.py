@@ -10,7 +10,9 @@ follows recent sales against the seller's own expectation.
 """
 from __future__ import annotations
 
+
 import numpy as np
+from numba import njit
 
 from agents.base import Side
 from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazard
@@ -65,7 +67,51 @@ def rating(sellers: Side, prior_mean: float, prior_count: float) -> np.ndarray:
 
 
 def choice_weights(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
-    """Buyers' choice weight of each listed seller: rating, reviews, price, segment, premium."""
+    """Buyers' choice weight of each listed seller: rating, reviews, price, segment, premium.
+
+    weight = exp(w_rating (rating - prior mean) + w_reviews ln(1 + reviews) - w_price ln(price level))
+    times ``enterprise_weight`` for enterprise sellers and ``premium.choice_boost``
+    for premium ones (dimensionless, float32, one per id in ``listed``).
+
+    Gathers and arithmetic run in compiled passes over the listed sellers;
+    the logarithms and the exponential stay NumPy's float32 ufuncs, and every
+    operation is done in the same dtype and order as the plain NumPy
+    expression (:func:`_choice_weights_numpy`), so the weights are
+    bit-identical to it. ln(1 + reviews) is looked up in a table of NumPy's
+    own log1p of 0, 1, 2, ... when every review count is a whole number below
+    max(1024, number listed), as counts are.
+    """
+    c = conf.choice
+    scalars = (c.rating_prior_mean, c.rating_prior_count, c.w_rating, c.w_reviews, c.w_price,
+               conf.enterprise_weight, conf.premium.choice_boost)
+    listed = np.asarray(listed)
+    if not (_plain_numbers(*scalars) and listed.dtype.kind in "iu" and listed.ndim == 1 and _all_float32(
+            sellers.rating_sum, sellers.rating_count, sellers.price_level)):
+        return _choice_weights_numpy(sellers, listed, conf)
+    f32 = np.float32
+    listed = np.ascontiguousarray(listed, dtype=np.int64)
+    top = min(max(_LOG1P_TABLE_MIN, listed.size), 1 << 24)   # float32 holds whole numbers exactly to 2**24
+    top_count = _largest_whole_count(sellers.rating_count, listed, top)
+    if top_count >= 0:   # NumPy's own log1p of 0, 1, ..., top_count: the same bits as log1p of the counts
+        log1p_reviews = np.log1p(np.arange(top_count + 1, dtype=np.float32))
+        by_count = True
+    else:
+        log1p_reviews = np.log1p(sellers.rating_count[listed])
+        by_count = False
+    weight, price = _rating_and_reviews_terms(
+        sellers.rating_sum, sellers.rating_count, sellers.price_level, listed, log1p_reviews, by_count,
+        f32(c.rating_prior_mean * c.rating_prior_count), f32(c.rating_prior_count), f32(c.rating_prior_mean),
+        f32(c.w_rating), f32(c.w_reviews))
+    log_price = np.log(price, out=price)
+    _subtract_price_term(weight, log_price, f32(c.w_price))
+    np.exp(weight, out=weight)
+    _apply_factors(weight, sellers.segment, sellers.premium, listed, ENTERPRISE, float(conf.enterprise_weight),
+                   float(conf.premium.choice_boost))
+    return weight
+
+
+def _choice_weights_numpy(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
+    """choice_weights as plain NumPy expressions (the reference; used for unusual dtypes)."""
     c = conf.choice
     r = rating(sellers, c.rating_prior_mean, c.rating_prior_count)[listed]
     log_w = (c.w_rating * (r - c.rating_prior_mean) + c.w_reviews * np.log1p(sellers.rating_count[listed])
@@ -76,12 +122,111 @@ def choice_weights(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
     return weight
 
 
+def _plain_numbers(*values) -> bool:
+    """Whether every value is a Python int or float (NumPy casts those to an array's float32)."""
+    return all(type(v) in (int, float) for v in values)
+
+
+def _all_float32(*arrays) -> bool:
+    return all(np.asarray(a).dtype == np.float32 for a in arrays)
+
+
+_LOG1P_TABLE_MIN = 1024
+"""Review counts are looked up in a table of log1p values when all are whole numbers below
+max(this, number of listed sellers)."""
+
+
+@njit(cache=True)
+def _largest_whole_count(rating_count, listed, top):
+    """The largest rating_count[listed] if every one is a whole number in [0, top), else -1."""
+    largest = 0
+    ok = True
+    for k in range(listed.size):
+        rc = rating_count[listed[k]]
+        w = np.int64(rc) if (rc >= 0 and rc < top) else np.int64(-1)   # NaN: -1
+        ok &= (w >= 0) & (w == rc)
+        largest = max(largest, w)
+    return largest if ok else -1
+
+
+@njit(cache=True)
+def _rating_and_reviews_terms(rating_sum, rating_count, price_level, listed, log1p_reviews, by_count, prior_sum,
+                              prior_count, prior_mean, w_rating, w_reviews):
+    """Per listed seller (float32): w_rating (shrunk rating - prior mean) + w_reviews ln(1 + reviews),
+    and the price level.
+
+    The shrunk rating is (rating_sum + prior_sum) / (rating_count + prior_count),
+    float32 throughout as in :func:`rating`. ln(1 + reviews) is
+    ``log1p_reviews[count]`` (a table) when ``by_count``, else ``log1p_reviews[k]``.
+    """
+    n = listed.size
+    term = np.empty(n, np.float32)
+    price = np.empty(n, np.float32)
+    for k in range(n):
+        i = listed[k]
+        rc = rating_count[i]
+        r = (rating_sum[i] + prior_sum) / (rc + prior_count)
+        l1 = log1p_reviews[np.int64(rc)] if by_count else log1p_reviews[k]
+        term[k] = w_rating * (r - prior_mean) + w_reviews * l1
+        price[k] = price_level[i]
+    return term, price
+
+
+@njit(cache=True)
+def _subtract_price_term(log_w, log_price, w_price):
+    """log_w -= w_price * log_price, in place (float32)."""
+    for k in range(log_w.size):
+        log_w[k] = log_w[k] - w_price * log_price[k]
+
+
+@njit(cache=True)
+def _apply_factors(weight, segment, premium, listed, enterprise, enterprise_weight, choice_boost):
+    """Multiply weights by the segment and premium factors, in float64, rounding back to float32.
+
+    Same as NumPy's ``weight *= np.where(cond, factor, 1.0)`` on a float32 array
+    (a float64 product cast back); a factor of 1 leaves the weight unchanged.
+    """
+    for k in range(weight.size):
+        i = listed[k]
+        w = np.float32(np.float64(weight[k]) * (enterprise_weight if segment[i] == enterprise else 1.0))
+        weight[k] = np.float32(np.float64(w) * (choice_boost if premium[i] else 1.0))   # x 1.0: exact
+
+
 def update_sales_experience(sellers: Side, orders_today: np.ndarray, conf, neutral: float) -> None:
     """Update recent sales (orders per day) and move satisfaction toward how sales compare with expectation.
 
-    The experience level is logistic(k ln(sales / expectation) + logit(neutral)):
-    exactly neutral when sales meet the seller's expectation.
+    ``orders_today`` holds each seller's completed orders today; recent sales
+    (``sales_rate``, orders per day) move 1/``sales_window_days`` of the way
+    toward it, for every seller. For active sellers the experience level is
+    logistic(k ln(sales / expectation) + logit(neutral)), with
+    sales = recent sales + 0.05 orders per day: exactly neutral when sales meet
+    the seller's expectation; satisfaction moves ``experience_learning_rate``
+    of the way toward it.
+
+    One compiled pass updates the sales and lists the active sellers with their
+    sales ratio; NumPy's float32 log and exp follow on those only, and a second
+    pass moves their satisfaction. Same float32 operations in the same order as
+    the plain NumPy version (:func:`_update_sales_experience_numpy`), so the
+    results are bit-identical to it.
     """
+    if not (_plain_numbers(conf.sales_window_days, conf.sales_sensitivity, conf.experience_learning_rate)
+            and _all_float32(np.asarray(orders_today), sellers.sales_rate, sellers.expected_orders,
+                             sellers.satisfaction)
+            and np.shape(orders_today) == sellers.sales_rate.shape):
+        return _update_sales_experience_numpy(sellers, orders_today, conf, neutral)
+    f32 = np.float32
+    ratio = _sales_pass(sellers.sales_rate, np.ascontiguousarray(orders_today), f32(conf.sales_window_days),
+                        sellers.alive, sellers.activation_day, sellers.expected_orders, f32(0.05))
+    arg = np.log(ratio, out=ratio)
+    arg *= f32(-conf.sales_sensitivity)
+    arg -= f32(_logit(neutral))
+    e = np.exp(arg, out=arg)
+    _move_toward_level(sellers.satisfaction, sellers.alive, sellers.activation_day, e,
+                       f32(conf.experience_learning_rate))
+
+
+def _update_sales_experience_numpy(sellers: Side, orders_today: np.ndarray, conf, neutral: float) -> None:
+    """update_sales_experience as plain NumPy expressions (the reference; used for unusual dtypes)."""
     window = conf.sales_window_days
     sellers.sales_rate[:] += (orders_today - sellers.sales_rate) / window
     active = sellers.alive & (sellers.activation_day >= 0)
@@ -91,12 +236,76 @@ def update_sales_experience(sellers: Side, orders_today: np.ndarray, conf, neutr
     sat[active] += conf.experience_learning_rate * (level - sat[active])
 
 
+@njit(cache=True)
+def _sales_pass(sales_rate, orders_today, window, alive, activation_day, expected_orders, extra):
+    """sales_rate += (orders_today - sales_rate) / window for every seller (float32, in place);
+    return (sales_rate + extra) / expected_orders (float32) of the active sellers
+    (alive and activated), in id order."""
+    n = sales_rate.size
+    m = 0
+    for i in range(n):   # branch-free, so it vectorises
+        sales_rate[i] = sales_rate[i] + (orders_today[i] - sales_rate[i]) / window
+        m += alive[i] & (activation_day[i] >= 0)
+    ratio = np.empty(m, np.float32)
+    m = 0
+    for i in range(n):
+        if alive[i] and activation_day[i] >= 0:
+            ratio[m] = (sales_rate[i] + extra) / expected_orders[i]
+            m += 1
+    return ratio
+
+
+@njit(cache=True)
+def _move_toward_level(satisfaction, alive, activation_day, e, rate):
+    """For the active sellers (alive, activated; in id order, as ``e``):
+    level = 1 / (1 + e); satisfaction += rate * (level - satisfaction) (float32)."""
+    one = np.float32(1.0)
+    m = 0
+    for i in range(satisfaction.size):
+        if alive[i] and activation_day[i] >= 0:
+            level = one / (one + e[m])
+            s = satisfaction[i]
+            satisfaction[i] = s + rate * (level - s)
+            m += 1
+
+
 def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
 def premium_upgrades(sellers: Side, day: int, conf, behaviour_satisfaction: np.ndarray, neutral: float) -> np.ndarray:
-    """Sellers buying the premium plan today (cumulative-hazard rule); return their ids."""
+    """Sellers buying the premium plan today (cumulative-hazard rule); return their ids.
+
+    Every eligible seller (alive, activated, not yet premium) adds today's
+    upgrade hazard, ``premium.upgrade_rate`` (per day) times
+    exp(sensitivity (s - neutral)), to ``premium_hazard``, and upgrades when
+    that reaches its Exp(1) ``premium_threshold``. Compiled passes over the
+    sellers; the multiplier is computed for eligible sellers only (it is
+    elementwise, so the values are the same), and the arithmetic follows
+    NumPy's dtypes, so the result is bit-identical to
+    :func:`_premium_upgrades_numpy`.
+    """
+    eligible, satisfaction = _eligible_for_premium(sellers.alive, sellers.activation_day, sellers.premium,
+                                                   np.asarray(behaviour_satisfaction))
+    multiplier = np.asarray(experience_multiplier(satisfaction, neutral, conf.premium.satisfaction_sensitivity))
+    if multiplier.dtype.kind != "f":
+        return _premium_upgrades_numpy(sellers, day, conf, behaviour_satisfaction, neutral)
+    if type(conf.premium.upgrade_rate) in (int, float):
+        # upgrade_rate * multiplier as NumPy computes it: the Python number cast to the array's dtype
+        rate_factor = multiplier.dtype.type(conf.premium.upgrade_rate)
+    else:
+        multiplier = np.asarray(conf.premium.upgrade_rate * multiplier)   # the rate itself, in NumPy's dtype
+        if multiplier.dtype.kind != "f":
+            return _premium_upgrades_numpy(sellers, day, conf, behaviour_satisfaction, neutral)
+        rate_factor = multiplier.dtype.type(1.0)   # times 1: exact
+    multiplier = np.ascontiguousarray(np.broadcast_to(multiplier, eligible.shape))
+    return _add_hazard_and_upgrade(sellers.premium_hazard, sellers.premium_threshold, sellers.premium,
+                                   sellers.premium_day, eligible, rate_factor, multiplier, day)
+
+
+def _premium_upgrades_numpy(sellers: Side, day: int, conf, behaviour_satisfaction: np.ndarray,
+                            neutral: float) -> np.ndarray:
+    """premium_upgrades as plain NumPy expressions over all sellers (the reference)."""
     eligible = sellers.alive & (sellers.activation_day >= 0) & ~sellers.premium
     rate = conf.premium.upgrade_rate * experience_multiplier(behaviour_satisfaction, neutral,
                                                               conf.premium.satisfaction_sensitivity)
@@ -105,3 +314,38 @@ def premium_upgrades(sellers: Side, day: int, conf, behaviour_satisfaction: np.n
     sellers.premium[ids] = True
     sellers.premium_day[ids] = day
     return ids
+
+
+@njit(cache=True)
+def _eligible_for_premium(alive, activation_day, premium, satisfaction):
+    """Ids (ascending) of sellers alive, activated and not premium, and their behaviour satisfaction."""
+    m = 0
+    for i in range(alive.size):
+        m += alive[i] and activation_day[i] >= 0 and not premium[i]
+    ids = np.empty(m, np.int64)
+    sat = np.empty(m, satisfaction.dtype)
+    m = 0
+    for i in range(alive.size):
+        if alive[i] and activation_day[i] >= 0 and not premium[i]:
+            ids[m] = i
+            sat[m] = satisfaction[i]
+            m += 1
+    return ids, sat
+
+
+@njit(cache=True)
+def _add_hazard_and_upgrade(hazard, threshold, premium, premium_day, ids, rate_factor, multiplier, day):
+    """hazard[ids] += rate_factor * multiplier, in NumPy's dtypes (a float32 sum, or a float64 one
+    rounded back to the float32 hazard); those of ``ids`` whose hazard reaches
+    the threshold become premium today. Returns them (ascending, as ``ids``)."""
+    up = np.empty(ids.size, np.int64)
+    m = 0
+    for k in range(ids.size):
+        i = ids[k]
+        hazard[i] = hazard[i] + rate_factor * multiplier[k]
+        if hazard[i] >= threshold[i]:
+            premium[i] = True
+            premium_day[i] = day
+            up[m] = i
+            m += 1
+    return up[:m].copy()

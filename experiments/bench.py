@@ -3,6 +3,7 @@
     twosided bench                 every case (about 15-30 minutes on a laptop)
     twosided bench --quick         only the 10k cases, well under a minute
     twosided bench --out PATH      where to write the JSON (default: bench.json)
+    twosided bench --only goods-1M --only pair-100k   cases whose name contains any of these
 
 The cases, how they are timed and what each figure means: benchmarks/bench.py.
 """
@@ -18,11 +19,20 @@ def main(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="twosided bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the small (10k buyers) cases")
     parser.add_argument("--out", default="bench.json", help="the JSON file to write (default: bench.json)")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="run only the cases whose name contains TEXT (repeatable)")
     options = parser.parse_args(args)
 
     from benchmarks.bench import default_cases, format_table, machine, run_cases, target_checks
 
     cases = default_cases(quick=options.quick)
+    if options.only:
+        names = [c.name for c in cases]
+        cases = [c for c in cases if any(text in c.name for text in options.only)]
+        if not cases:
+            print(f"twosided bench: --only {' '.join(options.only)} matches no case; the cases are: "
+                  + ", ".join(names), file=sys.stderr)
+            return 2
     print(f"twosided bench: {len(cases)} cases, each run in a fresh single-core process; {machine()}", flush=True)
 
     def progress(case, i, run):

@@ -135,9 +135,9 @@ class Marketplace(mesa.Model):
         self._acquire(day)
         self._onboard(day)
         intentions = buyers_rules.purchase_intentions(
-            self.sides["buyers"], day, self.streams, self.behaviour_satisfaction("buyers"),
+            self.sides["buyers"], day, self.streams, self.sides["buyers"].satisfaction,
             self.market.satisfaction.neutral, self.market.buyers.rate_sensitivity,
-            self.market.buyers.dropout_sensitivity)
+            self.market.buyers.dropout_sensitivity, latent=self.cfg.experience_effects)
         t["buyers_orders"] = intentions.buyer.size
         self._match_and_settle(day, intentions)
         self._supply_experience(day)

@@ -73,6 +73,15 @@ def _uniform_kernel(ids, subs, sub_scalar, day_key, mode):
 
 
 @njit(cache=True)
+def uniform_at(day_key, agent_id, sub):
+    """One U(0, 1) draw inside compiled code: what ``Streams.uniform(name, day, ids, sub=subs)``
+    gives for one id with an array of sub-counters, ``day_key`` from :meth:`Streams.day_key`."""
+    x = _mix_one(np.uint64(agent_id) * np.uint64(0x9E3779B97F4A7C15) + day_key)
+    x = _mix_one(x + np.uint64(sub) * np.uint64(0xD1B54A32D192ED03))
+    return (np.float64(x >> np.uint64(11)) + 0.5) * 1.1102230246251565e-16
+
+
+@njit(cache=True)
 def _interpolate_kernel(table, u, tail, scale, intervals):
     """Linear interpolation in a quantile table at u (see :func:`_inverse_cdf`)."""
     out = np.empty(u.size)
@@ -174,14 +183,19 @@ class Streams:
             _mix(x)
         return x
 
-    def uniform(self, name: str, day: int, ids, sub=0) -> np.ndarray:
-        """U(0, 1) draws, never exactly 0 or 1 (float64); the same numbers as :meth:`bits` gives, compiled."""
+    def day_key(self, name: str, day: int) -> np.uint64:
+        """The key of stream ``name`` on ``day``: with :func:`uniform_at`, draws inside compiled loops."""
         day_key = self._day_keys.get((name, day))
         if day_key is None:
             if len(self._day_keys) > 4096:
                 self._day_keys.clear()
             day_key = self._day_keys[(name, day)] = np.uint64(
                 _mix_int(int(self.key(name)) ^ _mix_int(int(day) + 0x5BD1E995)))
+        return day_key
+
+    def uniform(self, name: str, day: int, ids, sub=0) -> np.ndarray:
+        """U(0, 1) draws, never exactly 0 or 1 (float64); the same numbers as :meth:`bits` gives, compiled."""
+        day_key = self.day_key(name, day)
         sub_is_array = type(sub) is np.ndarray and sub.ndim > 0
         if type(ids) is np.ndarray and ids.ndim == 1 and ids.dtype == np.int64 and ids.flags.c_contiguous and (
                 not sub_is_array or (sub.shape == ids.shape and sub.dtype == np.int64 and sub.flags.c_contiguous)):
