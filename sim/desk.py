@@ -6,16 +6,63 @@ abandon when their patience runs out, and are served for a time the caller
 drew. Time is in days, rates are per day. The desk draws no random numbers.
 
 The desk moves in lockstep with the daily loop: :meth:`CSDesk.submit` the
-day's tickets, :meth:`CSDesk.advance` to the end of the day. Each ticket is one
-SimPy process whose fields sit in recycled rows of numpy arrays, so the cost
-grows with the number of tickets only.
+day's tickets, :meth:`CSDesk.advance` to the end of the day.
 
-SimPy generators can be neither copied nor pickled, so a desk is copied via
+Design: a few microseconds per ticket
+-------------------------------------
+SimPy's environment is the event calendar and the clock, but a ticket is not
+a SimPy process: a generator, a resource request and a patience timeout per
+ticket cost tens of microseconds. A ticket is a tuple, and it puts at most two
+plain :class:`simpy.Event` objects (one callback each) on the calendar:
+
+* its *service completion*, scheduled when its service starts, which resolves
+  it and lets its agent take the next ticket;
+* its *arrival*, only if an agent is idle then. Submitted tickets wait in a
+  list sorted by (arrival time, submission number); while every agent is
+  busy an arrival changes nothing until an agent frees, so arrivals join the
+  queue when the next completion happens (all arrivals up to that time
+  first). While an agent is idle, one wake-up event sits at the next arrival.
+
+The queue is ordered by (priority, arrival time, submission number). Tickets
+join it in (arrival, submission) order, so it is kept as one FIFO
+:class:`~collections.deque` per priority plus a :mod:`heapq` of the
+priorities that have tickets waiting: the next ticket is the head of the
+lowest priority's deque, O(1) per ticket however long the backlog (one heap
+of all waiting tickets would cost O(log backlog) tuple comparisons). The desk
+counts its idle agents; while one is idle, nobody waits.
+
+Abandonment is lazy and costs no event. A waiting ticket abandons at its
+*deadline* (arrival + patience) unless its service starts first. An abandoned
+ticket never holds an agent and never changes the order of the others, so
+whether it left can be decided whenever an agent next looks at the queue: an
+agent freed at time t pops the tickets whose deadline is < t, records them as
+abandoned at their deadline, and serves the first one still there. At the
+end of :meth:`CSDesk.advance` the waiting tickets (only those) are scanned
+once, if some deadline among them may be due, and every ticket whose
+deadline is < ``until`` is recorded as abandoned; so
+:attr:`CSDesk.queue_length` is exact at day boundaries and the work stays
+proportional to the number of tickets.
+
+Simultaneous events (one instant t), defined so that the outcome does not
+depend on the order in which events were scheduled:
+
+1. every ticket arriving at t joins the queue;
+2. every agent idle at t, or freed at t (including by a service of length 0
+   that started at t), takes the best waiting ticket whose deadline is >= t:
+   a ticket whose deadline is exactly t is still served if an agent is free
+   for it at t, and abandons (at t) otherwise.
+
+Events at exactly ``until`` belong to the next advance. A :class:`DeskDay`
+lists the tickets that finished in order of finishing time; ties (services
+of length 0, exact coincidences) by start of service (for an abandoned
+ticket: its deadline), then in queue order (priority, arrival, submission).
+
+SimPy events can be neither copied nor pickled, so a desk is copied via
 :meth:`CSDesk.state` (plain arrays) and :meth:`CSDesk.from_state`. So that the
 copy continues *bit for bit* like the original, events are scheduled at
-absolute times (``now + delay`` would round differently after a restore), and
-pending events are re-created in the order the original scheduled them, which
-is how SimPy orders simultaneous events.
+absolute times (``now + delay`` would round differently after a restore);
+since the outcome does not depend on the scheduling order of simultaneous
+events, the restored desk may schedule its pending events in any order.
 
 With exponential times the desk is an M/M/c(+M) queue: :func:`run_mmc` runs it
 so; :func:`erlang_c` and :func:`mmc_mean_wait` give the textbook answers.
@@ -23,41 +70,51 @@ so; :func:`erlang_c` and :func:`mmc_mean_wait` give the textbook answers.
 from __future__ import annotations
 
 import math
-from bisect import insort
+from collections import deque
 from dataclasses import dataclass
-from heapq import heappush
-from operator import attrgetter
+from heapq import heapify, heappop, heappush
+from operator import itemgetter
 
 import numpy as np
 import simpy
-from simpy.core import NORMAL, URGENT
-from simpy.resources.resource import SortedQueue
+from simpy.core import NORMAL
 
 from sim.streams import Streams
 
-ARRIVING, WAITING, SERVING, FREE = 0, 1, 2, -1   # phase of a ticket row
-_COLUMNS = {"seq": np.int64, "ticket_id": np.int64, "priority": np.int64, "wake": np.int64,
-            "arrival": float, "service": float, "deadline": float, "start": float,
-            "finish": float, "phase": np.int8}
+ARRIVING, WAITING, SERVING = 0, 1, 2             # phase of a ticket in :meth:`CSDesk.state`
+# A ticket is the tuple (priority, arrival, seq, deadline, service, ticket_id),
+# times in days; the first three order the queue (seq, the submission number, is unique).
+_PRI, _ARR, _SEQ, _DEADLINE, _SERVICE, _ID = range(6)
+_BY_ARRIVAL, _BY_DEADLINE, _TICKET = itemgetter(_ARR, _SEQ), itemgetter(_DEADLINE), itemgetter(0)
+_new = object.__new__
+
+
+def _column(rows: list, k: int, dtype) -> np.ndarray:
+    """Item ``k`` of every tuple in ``rows``, as an array."""
+    return np.fromiter(map(itemgetter(k), rows), dtype, len(rows))
 
 
 class _Env(simpy.Environment):
-    def at(self, when: float, priority: int = NORMAL) -> simpy.Event:
-        """A triggered event processed at time ``when``: a Timeout without ``now + delay``."""
-        event = simpy.Event(self)
-        event._ok, event._value = True, None
-        heappush(self._queue, (when, priority, next(self._eid), event))
+    """A SimPy environment that schedules at absolute times and runs up to (not at) a time."""
+
+    def at(self, when: float, value, callback) -> simpy.Event:
+        """A triggered event processed at time ``when`` (days) calling ``callback(event)``.
+
+        Like a Timeout, but scheduled at ``when`` itself rather than at
+        ``now + delay``, and built without ``Event.__init__`` (it is on the hot
+        path). ``value`` becomes ``event.value``.
+        """
+        event = _new(simpy.Event)
+        event.env, event.callbacks, event._ok, event._value = self, [callback], True, value
+        heappush(self._queue, (when, NORMAL, next(self._eid), event))
         return event
 
-
-class _Queue(SortedQueue):
-    def append(self, item) -> None:
-        """Insert by bisection rather than re-sorting the queue on every request."""
-        insort(self, item, key=attrgetter("key"))
-
-
-class _Staff(simpy.PriorityResource):
-    PutQueue = _Queue
+    def run_before(self, until: float) -> None:
+        """Process every event earlier than ``until`` (days), then set the clock to ``until``."""
+        queue, step = self._queue, self.step
+        while queue and queue[0][0] < until:
+            step()
+        self._now = until
 
 
 @dataclass(frozen=True)
@@ -78,8 +135,8 @@ class CSDesk:
     """A CS desk of ``staff`` agents serving one priority queue; time starts at day 0.0."""
 
     def __init__(self, staff: int):
-        empty = {k: np.zeros(0) for k in _COLUMNS if k != "wake"}
-        self._restore(dict(empty, wake_rank=np.zeros(0), time=0.0, staff=int(staff), next_seq=0))
+        empty = {k: np.zeros(0) for k in _STATE_COLUMNS}
+        self._restore(dict(empty, time=0.0, staff=int(staff), next_seq=0))
 
     def submit(self, ticket_ids, arrival_times, service_times, patience_times,
                priorities=None) -> None:
@@ -101,84 +158,207 @@ class CSDesk:
         if not (np.all(np.isfinite(service) & (service >= 0)) and np.all(patience >= 0)
                 and np.all(pri == np.round(pri))):
             raise ValueError("submit: need finite service >= 0, patience >= 0, integer priorities")
-        rows, t = self._alloc(ids.size), self._t
-        seq = np.arange(self._next_seq, self._next_seq + ids.size)
-        self._next_seq += ids.size
-        t["seq"][rows], t["ticket_id"][rows], t["priority"][rows] = seq, ids, pri
-        t["arrival"][rows], t["service"][rows] = arrival, service
-        t["deadline"][rows], t["phase"][rows] = arrival + patience, ARRIVING
-        for row, p, a, s in zip(rows.tolist(), pri.tolist(), arrival.tolist(), seq.tolist()):
-            wake = self._at(a, row)
-            self._env.process(self._life(row, (int(p), a, s), ARRIVING, wake, None))
+        first, self._next_seq = self._next_seq, self._next_seq + ids.size
+        # Copies: the caller may reuse its arrays before the next advance.
+        self._incoming.append((pri.astype(np.int64), arrival.copy(),
+                               np.arange(first, self._next_seq), arrival + patience,
+                               service.copy(), ids.copy()))
+
+    def _flush(self) -> None:
+        """Sort the tickets submitted since the last call into those yet to arrive."""
+        if not self._incoming:
+            return
+        columns = [np.concatenate(c) for c in zip(*self._incoming)]
+        self._incoming = []
+        order = np.argsort(columns[_ARR], kind="stable")    # by arrival, then submission order
+        batch = list(zip(*(c[order].tolist() for c in columns)))
+        rest = self._pending[self._pi:]                 # submitted earlier, so smaller seq
+        self._pending = sorted(rest + batch, key=_BY_ARRIVAL) if rest else batch
+        self._pi, self._next_arrival = 0, self._pending[0][_ARR] if self._pending else math.inf
+        self._arm()
 
     def advance(self, until: float) -> DeskDay:
         """Run the desk over [now, until) (days; events at ``until`` come next time)."""
         t0, until = self.now, float(until)
         if not until > t0:
             raise ValueError(f"advance: until ({until}) must be > now ({t0})")
-        self._done, self._arrivals, self._t0 = ([], [], [], [], []), 0, t0
-        self._env.run(until=self._env.at(until, URGENT))
-        ids, ok, wait, fin, busy = self._done
-        start = self._t["start"][self._t["phase"] == SERVING]
-        busy.extend((until - np.maximum(start, t0)).tolist())
-        return DeskDay(np.array(ids, dtype=np.int64), np.array(ok, dtype=bool),
-                       np.array(wait, dtype=float), np.array(fin, dtype=float),
-                       math.fsum(busy), self.queue_length, self.in_service, self._arrivals)
+        self._flush()
+        self._arrivals, self._served, self._gone = 0, [], []
+        self._env.run_before(until)
+        self._take_arrivals(math.nextafter(until, -math.inf))     # arrivals before until
+        self._purge(until)
+        served, gone = self._served, self._gone
+        self._served = self._gone = None
+        # Resolved: finish = start + service, the very float its completion was scheduled at.
+        # (Columns via map/itemgetter: zip(*rows) would make a tracked iterator per row.)
+        tickets = list(map(_TICKET, served))
+        start, arr, svc = (_column(rows, k, float) for rows, k in
+                           ((served, 1), (tickets, _ARR), (tickets, _SERVICE)))
+        finish = start + svc
+        busy = (finish - np.maximum(start, t0)).tolist()
+        busy += [until - max(s, t0) for _, s in self._in_service()]
+        # Abandoned: at their deadline.
+        deadline = _column(gone, _DEADLINE, float)
+        both = lambda k, dt: np.concatenate([_column(tickets, k, dt), _column(gone, k, dt)])
+        ids, fin = both(_ID, np.int64), np.concatenate([finish, deadline])
+        wait = np.concatenate([start - arr, deadline - _column(gone, _ARR, float)])
+        ok = np.zeros(fin.size, dtype=bool)
+        ok[:finish.size] = True
+        # Finishing order; ties: earlier start of service (abandoned: deadline), then queue order.
+        order = np.lexsort((both(_SEQ, np.int64), both(_ARR, float), both(_PRI, np.int64),
+                            np.concatenate([start, deadline]), fin))
+        return DeskDay(ids[order], ok[order], wait[order], fin[order], math.fsum(busy),
+                       self.queue_length, self.in_service, self._arrivals)
 
     now = property(lambda self: self._env.now, doc="Current time, days.")
-    staff = property(lambda self: self._res.capacity, doc="Number of agents (servers).")
-    queue_length = property(lambda self: len(self._res.queue),
-                            doc="Tickets waiting (arrived, not yet in service).")
-    in_service = property(lambda self: len(self._res.users), doc="Tickets being served.")
+    staff = property(lambda self: self._staff, doc="Number of agents (servers).")
+    queue_length = property(lambda self: sum(map(len, self._queues.values())),
+                            doc="Tickets waiting: arrived, not in service, not abandoned "
+                                "(deadline >= now); exact between advances.")
+    in_service = property(lambda self: self._staff - self._free, doc="Tickets being served.")
 
-    def _life(self, row, key, phase, wake, req):
-        """One ticket's process, entered at ``phase`` (a later one after a restore)."""
-        env, t = self._env, self._t
-        if phase == ARRIVING:
-            yield wake
-            self._arrivals += 1
-            t["phase"][row], t["wake"][row] = WAITING, -1
-            req = self._res.request(priority=key)
-            deadline = float(t["deadline"][row])
-            wake = None if req.triggered or deadline == math.inf else self._at(deadline, row)
-            phase = WAITING
-        if phase == WAITING:
-            yield req if wake is None else req | wake
-            if not req.triggered:               # patience ran out first
-                req.cancel()
-                self._finish(row, False, env.now - key[1], 0.0)
-                return
-            t["start"][row], t["phase"][row] = env.now, SERVING
-            t["finish"][row] = env.now + t["service"][row]
-            wake = self._at(float(t["finish"][row]), row)
-        yield wake
-        self._res.release(req)
-        start = float(t["start"][row])
-        self._finish(row, True, start - key[1], env.now - max(start, self._t0))
+    # -- the hot path: two event callbacks ---------------------------------------------
 
-    def _at(self, when: float, row: int) -> simpy.Event:
-        self._t["wake"][row], self._n_wake = self._n_wake, self._n_wake + 1
-        return self._env.at(when)
+    def _complete(self, event: simpy.Event) -> None:
+        """A service ends at ``now``: resolve the ticket; its agent takes the next live one."""
+        self._served.append(event._value)
+        env = self._env
+        now = env._now
+        if self._next_arrival <= now:
+            self._take_arrivals(now)
+        levels = self._levels
+        while levels:                           # the best waiting ticket: _pop, inlined
+            queue = self._queues[levels[0]]
+            ticket = queue.popleft()
+            if not queue:
+                heappop(levels)
+            if ticket[_DEADLINE] < now:         # it gave up at its deadline, before now
+                self._gone.append(ticket)
+                continue
+            event = _new(simpy.Event)           # _start, inlined
+            event.env, event.callbacks, event._ok = env, [self._on_complete], True
+            event._value = (ticket, now)
+            heappush(env._queue, (now + ticket[_SERVICE], NORMAL, next(env._eid), event))
+            return
+        self._free += 1
+        if self._next_arrival < self._wake_at:
+            self._arm()
 
-    def _finish(self, row, resolved, wait, busy) -> None:
-        for out, value in zip(self._done, (int(self._t["ticket_id"][row]), resolved, wait,
-                                           self._env.now, busy)):
-            out.append(value)
-        self._t["phase"][row], self._t["wake"][row] = FREE, -1
-        self._free.append(row)
+    def _wake(self, event: simpy.Event) -> None:
+        """Tickets arrive while an agent is idle: the idle agents take the best of them."""
+        env = self._env
+        now = env._now
+        if now == self._wake_at:
+            self._wake_at = math.inf
+        pending, i, free = self._pending, self._pi, self._free
+        n = len(pending)
+        if (free and i < n and pending[i][_ARR] == now and not self._levels
+                and (i + 1 == n or pending[i + 1][_ARR] > now)):
+            # The common case, inlined: one ticket arrives, an agent is idle (so none waits).
+            ticket, nxt = pending[i], pending[i + 1][_ARR] if i + 1 < n else math.inf
+            self._pi, self._next_arrival, self._arrivals = i + 1, nxt, self._arrivals + 1
+            self._free = free = free - 1
+            queue, eid = env._queue, env._eid
+            event = _new(simpy.Event)
+            event.env, event.callbacks, event._ok = env, [self._on_complete], True
+            event._value = (ticket, now)
+            heappush(queue, (now + ticket[_SERVICE], NORMAL, next(eid), event))
+            if free and nxt < self._wake_at:   # _arm
+                self._wake_at = nxt
+                event = _new(simpy.Event)
+                event.env, event.callbacks, event._ok, event._value = env, [self._on_wake], True, None
+                heappush(queue, (nxt, NORMAL, next(eid), event))
+            return
+        self._take_arrivals(now)
+        while self._free and self._levels:
+            ticket = self._pop()
+            if ticket[_DEADLINE] < now:
+                self._gone.append(ticket)
+            else:
+                self._free -= 1
+                self._start(ticket, now)
+        self._arm()
 
-    def _alloc(self, n: int) -> np.ndarray:
-        """``n`` free rows of the ticket table, growing it by doubling."""
-        if len(self._free) < n:
-            old = self._t["phase"].size
-            new = max(2 * old, old + n, 64)
-            for k, col in self._t.items():
-                self._t[k] = np.concatenate([col, np.full(new - old, FREE if k == "phase" else 0,
-                                                          dtype=col.dtype)])
-            self._free[:0] = range(new - 1, old - 1, -1)
-        rows = np.array(self._free[len(self._free) - n:][::-1], dtype=np.intp)
-        del self._free[len(self._free) - n:]
-        return rows
+    def _start(self, ticket: tuple, now: float) -> None:
+        """Start serving ``ticket`` at ``now`` (days): schedule its completion."""
+        env = self._env
+        event = _new(simpy.Event)
+        event.env, event.callbacks, event._ok = env, [self._on_complete], True
+        event._value = (ticket, now)
+        heappush(env._queue, (now + ticket[_SERVICE], NORMAL, next(env._eid), event))
+
+    def _take_arrivals(self, now: float) -> None:
+        """Move the tickets arriving at or before ``now`` (days) into the queue."""
+        pending, i, due = self._pending, self._pi, self._due
+        queues, levels = self._queues, self._levels
+        n = len(pending)
+        while i < n and pending[i][_ARR] <= now:
+            ticket = pending[i]
+            queue = queues.get(ticket[_PRI])
+            if not queue:
+                if queue is None:
+                    queue = queues[ticket[_PRI]] = deque()
+                heappush(levels, ticket[_PRI])
+                queue.append(ticket)
+            elif queue[-1] < ticket:            # always: tickets join in (arrival, seq) order
+                queue.append(ticket)
+            else:
+                self._insert(queue, ticket)
+            if ticket[_DEADLINE] < due:
+                due = ticket[_DEADLINE]
+            i += 1
+        self._arrivals += i - self._pi
+        self._pi, self._due = i, due
+        self._next_arrival = pending[i][_ARR] if i < n else math.inf
+
+    @staticmethod
+    def _insert(queue: deque, ticket: tuple) -> None:
+        """Put ``ticket`` in its place in a queue of one priority (out-of-order joins only)."""
+        items = sorted([*queue, ticket])
+        queue.clear()
+        queue.extend(items)
+
+    def _pop(self) -> tuple:
+        """Remove and return the first waiting ticket (lowest priority, arrival, seq)."""
+        levels = self._levels
+        queue = self._queues[levels[0]]
+        ticket = queue.popleft()
+        if not queue:
+            heappop(levels)
+        return ticket
+
+    def _waiting(self) -> list:
+        """The waiting tickets, best first."""
+        return [t for p in sorted(self._levels) for t in self._queues[p]]
+
+    def _in_service(self) -> list:
+        """(ticket, start) of every ticket in service: the pending completions on the calendar."""
+        return [event._value for _, _, _, event in self._env._queue
+                if event.callbacks and event.callbacks[0] is self._on_complete]
+
+    def _arm(self) -> None:
+        """While an agent is idle, keep a wake-up event at the next arrival."""
+        if self._free and self._next_arrival < self._wake_at:
+            self._wake_at = self._next_arrival
+            self._env.at(self._wake_at, None, self._on_wake)
+
+    def _purge(self, until: float) -> None:
+        """Record as abandoned every waiting ticket whose deadline is < ``until`` (days)."""
+        if self._due >= until:                  # a lower bound of the deadlines waiting
+            return
+        due = math.inf
+        for p in self._levels:
+            queue = self._queues[p]
+            gone = [t for t in queue if t[_DEADLINE] < until]
+            if gone:
+                self._gone += gone
+                self._queues[p] = queue = deque(t for t in queue if t[_DEADLINE] >= until)
+            due = min(due, min(map(_BY_DEADLINE, queue), default=math.inf))
+        self._levels = [p for p in self._levels if self._queues[p]]
+        heapify(self._levels)
+        self._due = due
+
+    # -- snapshots -------------------------------------------------------------------
 
     def state(self) -> dict:
         """The whole desk as plain numpy arrays and scalars, for :meth:`from_state`.
@@ -188,52 +368,73 @@ class CSDesk:
         ``priority``, ``phase`` (0 not yet arrived, 1 waiting, 2 in service),
         ``arrival``, ``service`` (days), ``deadline`` (absolute time it
         abandons if still waiting; inf: never), ``start`` and ``finish``
-        (absolute times its service began and ends; NaN unless in service),
-        ``wake_rank`` (order in which its next event was scheduled; -1: none),
-        which breaks ties between simultaneous events. Times are absolute, not
-        remaining, so that a restored desk reproduces them exactly.
+        (absolute times its service began and ends; NaN unless in service).
+        Times are absolute, not remaining, so that a restored desk reproduces
+        them exactly. Editing ``time`` of an empty desk's state gives an empty
+        desk starting then.
         """
-        t = self._t
-        live = np.flatnonzero(t["phase"] != FREE)
-        live = live[np.argsort(t["seq"][live], kind="stable")]
-        out = {k: col[live] for k, col in t.items() if k != "wake"}
-        idle = out["phase"] != SERVING
-        out["start"][idle] = out["finish"][idle] = np.nan
-        wake, rank = t["wake"][live], np.full(live.size, -1, dtype=np.int64)
-        pending = np.flatnonzero(wake >= 0)
-        rank[pending[np.argsort(wake[pending])]] = np.arange(pending.size)
-        return dict(out, wake_rank=rank, time=self.now, staff=self.staff, next_seq=self._next_seq)
+        self._flush()
+        rows = [(t, ARRIVING, math.nan) for t in self._pending[self._pi:]]
+        rows += [(t, WAITING, math.nan) for t in self._waiting()]
+        rows += [(ticket, SERVING, start) for ticket, start in self._in_service()]
+        rows.sort(key=lambda r: r[0][_SEQ])
+        tickets = [r[0] for r in rows]
+        col = lambda i, dt: np.array([t[i] for t in tickets], dtype=dt)
+        start = np.array([r[2] for r in rows], dtype=float)
+        return {"seq": col(_SEQ, np.int64), "ticket_id": col(_ID, np.int64),
+                "priority": col(_PRI, np.int64), "phase": np.array([r[1] for r in rows], np.int8),
+                "arrival": col(_ARR, float), "service": col(_SERVICE, float),
+                "deadline": col(_DEADLINE, float), "start": start,
+                "finish": start + col(_SERVICE, float),
+                "time": self.now, "staff": self.staff, "next_seq": self._next_seq}
 
     @classmethod
     def from_state(cls, state: dict) -> CSDesk:
-        """A desk that continues exactly as the one ``state`` was taken from."""
+        """A desk that continues exactly as the one ``state`` was taken from.
+
+        Keys as :meth:`state` gives them; others (e.g. ``wake_rank`` of older
+        versions) are ignored.
+        """
         desk = cls.__new__(cls)
         desk._restore(state)
         return desk
 
     def _restore(self, st: dict) -> None:
         self._env = _Env(initial_time=float(st["time"]))
-        self._res = _Staff(self._env, capacity=int(st["staff"]))
-        self._next_seq, self._n_wake, self._arrivals, self._t0 = int(st["next_seq"]), 0, 0, self.now
-        self._done, self._free = ([], [], [], [], []), []
-        self._t = {k: np.zeros(0, dtype=dt) for k, dt in _COLUMNS.items()}
-        n = len(st["seq"])
-        rows = self._alloc(n)
-        for k in _COLUMNS:
-            self._t[k][rows] = -1 if k == "wake" else st[k]
-        phase = self._t["phase"][rows].tolist()
-        keys = list(zip(*(self._t[k][rows].tolist() for k in ("priority", "arrival", "seq"))))
-        wakes, reqs, rank = [None] * n, [None] * n, np.asarray(st["wake_rank"])
-        for i in np.flatnonzero(rank >= 0)[np.argsort(rank[rank >= 0])].tolist():
-            when = self._t[("arrival", "deadline", "finish")[phase[i]]][rows[i]]
-            wakes[i] = self._at(float(when), int(rows[i]))
-        for wanted in (SERVING, WAITING):       # the servers first, then the queue
-            for i in (i for i in range(n) if phase[i] == wanted):
-                reqs[i] = self._res.request(priority=keys[i])
-                if reqs[i].triggered != (wanted == SERVING):
-                    raise ValueError("from_state: tickets in service do not match staff")
-        for i, row in enumerate(rows.tolist()):
-            self._env.process(self._life(row, keys[i], phase[i], wakes[i], reqs[i]))
+        self._staff, self._next_seq = int(st["staff"]), int(st["next_seq"])
+        self._arrivals, self._served, self._gone = 0, [], []
+        self._pending, self._pi, self._next_arrival, self._wake_at = [], 0, math.inf, math.inf
+        self._incoming = []             # submitted, not yet sorted into _pending: array columns
+        # Waiting tickets: one FIFO queue per priority, and a heap of the priorities waiting.
+        self._queues, self._levels, self._due = {}, [], math.inf
+        self._on_complete, self._on_wake = self._complete, self._wake    # bound once
+        ints = lambda k: np.asarray(st[k], dtype=np.int64).tolist()
+        floats = lambda k: np.asarray(st[k], dtype=float).tolist()
+        tickets = list(zip(ints("priority"), floats("arrival"), ints("seq"), floats("deadline"),
+                           floats("service"), ints("ticket_id")))
+        pending, waiting, serving = [], [], 0
+        for ticket, phase, start, finish in zip(tickets, ints("phase"), floats("start"),
+                                                floats("finish")):
+            if phase == ARRIVING:
+                pending.append(ticket)
+            elif phase == WAITING:
+                waiting.append(ticket)
+            else:
+                self._env.at(finish, (ticket, start), self._on_complete)
+                serving += 1
+        for ticket in sorted(waiting):
+            if not self._queues.get(ticket[_PRI]):
+                self._queues[ticket[_PRI]] = deque()
+                heappush(self._levels, ticket[_PRI])
+            self._queues[ticket[_PRI]].append(ticket)
+        self._due = min(map(_BY_DEADLINE, waiting), default=math.inf)
+        self._free = self._staff - serving
+        if self._free < 0 or (self._free > 0 and waiting):
+            raise ValueError("from_state: tickets in service do not match staff")
+        self._pending = sorted(pending, key=_BY_ARRIVAL)
+        self._next_arrival = self._pending[0][_ARR] if pending else math.inf
+        self._arm()
+        self._served = self._gone = None
 
     def __getstate__(self) -> dict:
         return self.state()
@@ -243,6 +444,10 @@ class CSDesk:
 
     def __deepcopy__(self, memo) -> CSDesk:
         return type(self).from_state(self.state())
+
+
+_STATE_COLUMNS = ("seq", "ticket_id", "priority", "phase", "arrival", "service", "deadline",
+                  "start", "finish")
 
 
 def erlang_c(arrival_rate: float, service_rate: float, servers: int) -> float:

@@ -296,3 +296,189 @@ def test_branch_at_fractional_time_continuous_times():
 def test_same_inputs_same_outputs():
     one, two = CSDesk(3), CSDesk(3)
     same_days(run_days(one, Streams(8), 0, 6), run_days(two, Streams(8), 0, 6))
+
+
+# -- against a plain reference simulation -------------------------------------------
+
+def reference_desk(staff, days):
+    """A slow, obviously correct simulation of the desk's documented rules.
+
+    ``days``: one list of submitted batches (ids, arrival, service, patience,
+    priority) per day. Steps through the distinct event times t (arrivals and
+    service ends) of [day, day + 1): tickets arriving at t join the queue;
+    waiting tickets whose deadline is < t have left (at their deadline); then
+    every agent idle or freed at t (services of length 0 started at t end at
+    t too) takes the waiting ticket of lowest (priority, arrival, submission).
+    At the end of the day, tickets whose deadline is < day + 1 have left.
+    Returns per day: the finished tickets, sorted as DeskDay promises, as rows
+    (ticket_id, resolved, wait, finish), busy staff-days, queue length, in
+    service, arrivals.
+    """
+    future, waiting, serving, seq, free = [], [], [], 0, staff
+    history, out = [], []               # every ticket whose service started; per-day results
+    for day, batches in enumerate(days):
+        t0, until = float(day), float(day + 1)
+        for ids, arrival, service, patience, priority in batches:
+            for i in range(len(ids)):
+                future.append(dict(id=int(ids[i]), arr=float(arrival[i]), svc=float(service[i]),
+                                   deadline=float(arrival[i] + patience[i]),
+                                   pri=int(priority[i]), seq=seq))
+                seq += 1
+        finished, arrivals = [], 0
+
+        def leave_before(t):
+            for tk in [tk for tk in waiting if tk["deadline"] < t]:
+                waiting.remove(tk)
+                finished.append((tk["deadline"], tk["deadline"], tk, False))
+
+        while True:
+            times = [tk["arr"] for tk in future] + [tk["finish"] for tk in serving]
+            t = min(times, default=math.inf)
+            if t >= until:
+                break
+            for tk in [tk for tk in future if tk["arr"] == t]:
+                future.remove(tk)
+                waiting.append(tk)
+                arrivals += 1
+            leave_before(t)
+            while True:
+                ending = [tk for tk in serving if tk["finish"] == t]
+                for tk in ending:
+                    serving.remove(tk)
+                    free += 1
+                    finished.append((tk["finish"], tk["start"], tk, True))
+                while free and waiting:
+                    tk = min(waiting, key=lambda k: (k["pri"], k["arr"], k["seq"]))
+                    waiting.remove(tk)
+                    free -= 1
+                    tk["start"], tk["finish"] = t, t + tk["svc"]
+                    serving.append(tk)
+                    history.append(tk)
+                if not any(tk["finish"] == t for tk in serving):
+                    break
+        leave_before(until)
+        finished.sort(key=lambda r: (r[0], r[1], r[2]["pri"], r[2]["arr"], r[2]["seq"]))
+        rows = [(tk["id"], ok, (tk["start"] if ok else tk["deadline"]) - tk["arr"], fin)
+                for fin, _, tk, ok in finished]
+        busy = math.fsum(min(tk["finish"], until) - max(tk["start"], t0) for tk in history
+                         if tk["start"] < until and tk["finish"] >= t0)
+        out.append((rows, busy, len(waiting), len(serving), arrivals))
+    return out
+
+
+def random_days(seed, n_days, grid):
+    """A few hundred tickets over ``n_days`` days, two batches a day, some for later days.
+
+    ``grid``: times on coarse binary grids, so arrivals, service ends and
+    deadlines coincide exactly and often (day boundaries included); else
+    continuous. Both: priorities 0-2, 30% never abandon, 10% zero service.
+    """
+    rng = np.random.default_rng(seed)
+    days, next_id = [], 0
+    for day in range(n_days):
+        batches = []
+        for _ in range(2):
+            n = int(rng.integers(15, 45))
+            ids = np.arange(next_id, next_id + n)
+            next_id += n
+            offset = rng.random(n) * np.where(rng.random(n) < 0.1, 2.0, 1.0)  # some come later
+            service = rng.exponential(3 * 1.0 / 60, n)                        # ~ 3 staff busy
+            patience = rng.exponential(0.15, n)
+            if grid:
+                offset, service = np.floor(offset * 16) / 16, np.round(service * 32) / 32
+                patience = np.floor(patience * 16) / 16
+            service[rng.random(n) < 0.1] = 0.0
+            patience[rng.random(n) < 0.3] = np.inf
+            batches.append((ids, day + offset, service, patience, rng.integers(0, 3, n)))
+        days.append(batches)
+    return days
+
+
+@pytest.mark.parametrize("grid", [False, True], ids=["continuous", "grid-ties"])
+def test_matches_reference_simulation(grid):
+    days = random_days(21 + grid, 8, grid)
+    expected = reference_desk(3, days)
+    desk = CSDesk(3)
+    abandoned, resolved = 0, []
+    for day, (batches, (rows, busy, queue, serving, arrivals)) in enumerate(zip(days, expected)):
+        for batch in batches:
+            desk.submit(*batch)
+        got = desk.advance(day + 1)
+        assert got.ticket_ids.tolist() == [r[0] for r in rows]
+        assert got.resolved.tolist() == [r[1] for r in rows]
+        assert np.array_equal(got.wait_days, [r[2] for r in rows])
+        assert np.array_equal(got.finish_time, [r[3] for r in rows])
+        assert got.busy_server_days == pytest.approx(busy, rel=1e-12, abs=1e-12)
+        assert (got.queue_length, got.in_service, got.arrivals) == (queue, serving, arrivals)
+        # queue_length counts only tickets that have not given up.
+        st = desk.state()
+        assert np.all(st["deadline"][st["phase"] == 1] >= desk.now)
+        abandoned += int(np.sum(~got.resolved))
+        resolved += got.ticket_ids[got.resolved].tolist()
+    # The test has substance: hundreds of tickets, abandonment, services of length 0.
+    zero = np.concatenate([ids[svc == 0] for batches in days for ids, _, svc, _, _ in batches])
+    assert sum(len(r[0]) for r in expected) > 300
+    assert abandoned > 20 and np.isin(zero, resolved).sum() > 10
+
+
+def test_deadline_tie_is_served():
+    # One agent busy until 0.5; ticket 2's patience runs out at 0.5 exactly: the
+    # agent freed at 0.5 still serves it. Ticket 3's ran out just before.
+    desk = CSDesk(1)
+    desk.submit([1, 2, 3], [0.0, 0.25, 0.125], [0.5, 0.125, 0.125],
+                [np.inf, 0.25, 0.375 - 2**-40])
+    day = desk.advance(1.0)
+    got = {i: (ok, f) for i, ok, f in zip(day.ticket_ids.tolist(), day.resolved.tolist(),
+                                          day.finish_time.tolist())}
+    assert got == {1: (True, 0.5), 3: (False, 0.5 - 2**-40), 2: (True, 0.625)}
+    assert day.ticket_ids.tolist() == [3, 1, 2]
+
+
+def test_simultaneous_arrivals_take_idle_agent_by_priority():
+    desk = CSDesk(1)
+    desk.submit([1, 2, 3], [0.5, 0.5, 0.5], [0.125] * 3, [np.inf] * 3, [2, 0, 1])
+    assert desk.advance(1.0).ticket_ids.tolist() == [2, 3, 1]
+
+
+# -- a copy in the middle of a busy day ---------------------------------------------
+
+@pytest.mark.parametrize("copier", [
+    lambda d: CSDesk.from_state(d.state()),
+    copy.deepcopy,
+    lambda d: pickle.loads(pickle.dumps(d)),
+], ids=["from_state", "deepcopy", "pickle"])
+def test_branch_mid_day_with_backlog(copier):
+    rng = np.random.default_rng(3)
+
+    def batch(day, n=120):
+        ids = day * 1000 + np.arange(n)
+        service = rng.exponential(4 * 1.5 / n, n)          # 150% load on 4 agents
+        service[rng.random(n) < 0.05] = 0.0
+        patience = np.where(rng.random(n) < 0.6, np.inf, rng.exponential(1.0, n))
+        return ids, day + rng.random(n), service, patience, rng.integers(0, 3, n)
+
+    batches = [batch(day) for day in range(10)]
+    a = CSDesk(4)
+    for day in range(5):
+        a.submit(*batches[day])
+        a.advance(day + 1)
+    a.submit(*batches[5])
+    first = a.advance(5.4375)                               # the middle of day 5
+    st = a.state()
+    assert a.queue_length > 30 and a.in_service == 4
+    assert np.any(st["phase"] == 0) and np.any(np.isfinite(st["deadline"][st["phase"] == 1]))
+    b = copier(a)
+    same_state(a.state(), b.state())
+
+    def rest(desk):
+        out = [desk.advance(6.0)]
+        for day in range(6, 10):
+            desk.submit(*batches[day])
+            out.append(desk.advance(day + 0.5))
+            out.append(desk.advance(day + 1))
+        return out
+
+    ra, rb = rest(a), rest(b)
+    same_days(ra, rb)
+    same_state(a.state(), b.state())
+    assert first.ticket_ids.size and sum((~d.resolved).sum() for d in ra) > 10
