@@ -195,7 +195,7 @@ def _rate_trips_kernel(ids, u_quality, u_luck, quality, bad_luck, rating_mean, r
         # computed in float64 and rounded to the float32 field.
         count = rating_count[d] + 1
         rating_count[d] = count
-        weight = 1.0 / min(count, window + 1)
+        weight = 1.0 / min(count, window)
         m = np.float64(rating_mean[d])
         rating_mean[d] = m + (s - m) * weight
         if s <= 3:

@@ -122,9 +122,11 @@ def _choice_weights_numpy(sellers: Side, listed: np.ndarray, conf) -> np.ndarray
     return weight
 
 
-def _plain_numbers(*values) -> bool:
-    """Whether every value is a Python int or float (NumPy casts those to an array's float32)."""
-    return all(type(v) in (int, float) for v in values)
+def _plain_numbers(*values, float32_too: bool = False) -> bool:
+    """Whether every value is a Python int or float (NumPy casts those to an array's float32),
+    or with ``float32_too`` a NumPy float32 (the same in float32 arithmetic)."""
+    types = (int, float, np.float32) if float32_too else (int, float)
+    return all(type(v) in types for v in values)
 
 
 def _all_float32(*arrays) -> bool:
@@ -285,6 +287,18 @@ def premium_upgrades(sellers: Side, day: int, conf, behaviour_satisfaction: np.n
     NumPy's dtypes, so the result is bit-identical to
     :func:`_premium_upgrades_numpy`.
     """
+    p = conf.premium
+    satisfaction = np.asarray(behaviour_satisfaction)
+    if (satisfaction.dtype == np.float32 and satisfaction.shape == sellers.alive.shape
+            and _plain_numbers(p.upgrade_rate, p.satisfaction_sensitivity, neutral, float32_too=True)):
+        # experience_multiplier(s, neutral, k) = exp(k (s - neutral)) is float32 for float32 s and these
+        # numbers: the exponent in one compiled pass over the eligible, NumPy's exp in place.
+        f32 = np.float32
+        exponent = _premium_exponent(sellers.alive, sellers.activation_day, sellers.premium, satisfaction,
+                                     f32(neutral), f32(p.satisfaction_sensitivity))
+        multiplier = np.exp(exponent, out=exponent)
+        return _upgrade_eligible(sellers.alive, sellers.activation_day, sellers.premium, sellers.premium_hazard,
+                                 sellers.premium_threshold, sellers.premium_day, multiplier, f32(p.upgrade_rate), day)
     eligible, satisfaction = _eligible_for_premium(sellers.alive, sellers.activation_day, sellers.premium,
                                                    np.asarray(behaviour_satisfaction))
     multiplier = np.asarray(experience_multiplier(satisfaction, neutral, conf.premium.satisfaction_sensitivity))
@@ -348,4 +362,40 @@ def _add_hazard_and_upgrade(hazard, threshold, premium, premium_day, ids, rate_f
             premium_day[i] = day
             up[m] = i
             m += 1
+    return up[:m].copy()
+
+
+@njit(cache=True)
+def _premium_exponent(alive, activation_day, premium, satisfaction, neutral, sensitivity):
+    """sensitivity (satisfaction - neutral) of the eligible sellers (alive, activated, not premium),
+    in id order, float32 (as experience_multiplier computes its exponent)."""
+    m = 0
+    for i in range(alive.size):
+        m += alive[i] & (activation_day[i] >= 0) & ~premium[i]
+    out = np.empty(m, np.float32)
+    m = 0
+    for i in range(alive.size):
+        if alive[i] and activation_day[i] >= 0 and not premium[i]:
+            out[m] = sensitivity * (satisfaction[i] - neutral)
+            m += 1
+    return out
+
+
+@njit(cache=True)
+def _upgrade_eligible(alive, activation_day, premium, hazard, threshold, premium_day, multiplier, rate, day):
+    """hazard += rate * multiplier (float32) for the eligible sellers (``multiplier`` in id order);
+    those reaching their threshold become premium today. Returns them (ascending)."""
+    up = np.empty(multiplier.size, np.int64)
+    m = 0
+    k = 0
+    for i in range(alive.size):
+        if alive[i] and activation_day[i] >= 0 and not premium[i]:
+            h = hazard[i] + rate * multiplier[k]
+            hazard[i] = h
+            k += 1
+            if h >= threshold[i]:
+                premium[i] = True
+                premium_day[i] = day
+                up[m] = i
+                m += 1
     return up[:m].copy()

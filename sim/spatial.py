@@ -503,37 +503,96 @@ def _torus_distance_scalar(ax, ay, bx, by):
 
 
 @njit(cache=True)
+def _torus_distance_mod(ax, ay, bx, by):
+    """torus_distance of one pair, operation for operation (np.mod included), so bit-identical."""
+    dx = abs(ax - bx) % 1.0  # float % is fmod plus np.mod's sign fix-up, as in numpy
+    dy = abs(ay - by) % 1.0
+    dx = min(dx, 1.0 - dx)
+    dy = min(dy, 1.0 - dy)
+    return math.sqrt(dx * dx + dy * dy)
+
+
+@njit(cache=True)
+def _shifts_by_round(shift_start, shift_rounds, rounds_per_day):
+    """The shifts online in each round, as CSR lists (shift indices ascending within a round).
+
+    Shift k is online in round r when (r - start_k) mod rounds_per_day <
+    rounds_k (Python's non-negative modulo), i.e. in the rounds
+    (start_k + i) mod rounds_per_day for 0 <= i < min(rounds_k, rounds_per_day).
+    Returns (round_start, shift): round r's shifts are
+    shift[round_start[r]:round_start[r + 1]]. O(shifts + their rounds),
+    instead of testing every shift in every round.
+    """
+    R = rounds_per_day
+    n = shift_start.size
+    first = np.empty(n, np.int64)
+    span = np.empty(n, np.int64)
+    change = np.zeros(R + 1, np.int64)   # difference array of the number online per round
+    for k in range(n):
+        s = shift_start[k]
+        if s < 0 or s >= R:
+            s %= R   # Python modulo: in [0, R)
+        L = min(max(shift_rounds[k], 0), R)
+        first[k] = s
+        span[k] = L
+        end = s + L   # rounds s .. end - 1, wrapping past R - 1 to 0
+        if end <= R:
+            change[s] += 1
+            change[end] -= 1
+        else:
+            change[s] += 1
+            change[R] -= 1
+            change[0] += 1
+            change[end - R] -= 1
+    count = np.zeros(R + 1, np.int64)   # count[r + 1] - count[r]: shifts online in round r
+    online = 0
+    for r in range(R):
+        online += change[r]
+        count[r + 1] = count[r] + online
+    fill = count[:-1].copy()
+    shift = np.empty(count[R], np.int64)
+    for k in range(n):
+        r = first[k]
+        for i in range(span[k]):
+            shift[fill[r]] = k
+            fill[r] += 1
+            r += 1
+            if r == R:
+                r = 0
+    return count, shift
+
+
+@njit(cache=True)
 def _dispatch_day_kernel(round_bounds, rx, ry, dx, dy, shift_driver, shift_start, shift_rounds,
                          driver_x, driver_y, busy_until, day, rounds_per_day, max_distance,
                          size_km, speed_kmh, handling_minutes, cell_factor):
     n = rx.size
     driver_of = np.full(n, -1, np.int64)
     pickup = np.full(n, np.inf)
+    trip_km = np.empty(n)
+    for req in range(n):
+        trip_km[req] = _torus_distance_mod(rx[req], ry[req], dx[req], dy[req]) * size_km
+    online_start, online_shift = _shifts_by_round(shift_start, shift_rounds, rounds_per_day)
     for r in range(rounds_per_day):
         lo = round_bounds[r]
         hi = round_bounds[r + 1]
         if lo == hi:
             continue
         round_start = day + r / rounds_per_day
-        online_count = 0
-        for k in range(shift_driver.size):
-            if (r - shift_start[k]) % rounds_per_day < shift_rounds[k]:
-                online_count += 1
+        a = online_start[r]
+        online_count = online_start[r + 1] - a
         if online_count == 0:
             continue
         online = np.empty(online_count, np.int64)
         px = np.empty(online_count)
         py = np.empty(online_count)
         idle = np.empty(online_count, np.bool_)
-        j = 0
-        for k in range(shift_driver.size):
-            if (r - shift_start[k]) % rounds_per_day < shift_rounds[k]:
-                d = shift_driver[k]
-                online[j] = d
-                px[j] = driver_x[d]
-                py[j] = driver_y[d]
-                idle[j] = busy_until[d] <= round_start
-                j += 1
+        for j in range(online_count):
+            d = shift_driver[online_shift[a + j]]
+            online[j] = d
+            px[j] = driver_x[d]
+            py[j] = driver_y[d]
+            idle[j] = busy_until[d] <= round_start
         match, distance = _greedy_match_kernel(rx[lo:hi], ry[lo:hi], px, py, idle, max_distance, cell_factor)
         for i in range(hi - lo):
             m = match[i]
@@ -548,12 +607,12 @@ def _dispatch_day_kernel(round_bounds, rx, ry, dx, dy, shift_driver, shift_start
             busy_until[d] = round_start + minutes / 1440.0
             driver_x[d] = dx[req]
             driver_y[d] = dy[req]
-    return driver_of, pickup
+    return driver_of, pickup, trip_km
 
 
 def dispatch_day(round_bounds, request_x, request_y, drop_x, drop_y, shift_driver, shift_start, shift_rounds,
                  driver_x, driver_y, busy_until, day, rounds_per_day, max_distance, size_km, speed_kmh,
-                 handling_minutes):
+                 handling_minutes, return_trip_km=False):
     """Greedy dispatch of one day's requests, round by round, in one compiled call.
 
     Requests are sorted by round; ``round_bounds[r]:round_bounds[r+1]`` are
@@ -563,11 +622,21 @@ def dispatch_day(round_bounds, request_x, request_y, drop_x, drop_y, shift_drive
     driver becomes busy for pickup + trip at ``speed_kmh`` plus
     ``handling_minutes`` and moves to the drop-off. ``driver_x``, ``driver_y``
     and ``busy_until`` (float64, all drivers) are updated in place.
-    Returns (driver of each request or -1, pickup distance in city units or inf).
+    Positions are in city units, ``max_distance`` too; ``size_km`` is the side
+    of the city in km.
+    Returns (driver of each request or -1, pickup distance in city units or inf),
+    and with ``return_trip_km`` also each request's pickup-to-drop-off distance
+    in km (``torus_distance(request, drop) * size_km``, bit-identical to it).
+
+    The online drivers of every round are listed once per day (one pass over
+    the shifts' rounds), so a round costs O(its online drivers + requests).
     """
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)
-    return _dispatch_day_kernel(i64(round_bounds), f64(request_x), f64(request_y), f64(drop_x), f64(drop_y),
-                                i64(shift_driver), i64(shift_start), i64(shift_rounds), driver_x, driver_y,
-                                busy_until, float(day), int(rounds_per_day), float(max_distance), float(size_km),
-                                float(speed_kmh), float(handling_minutes), CELL_FACTOR)
+    driver_of, pickup, trip_km = _dispatch_day_kernel(
+        i64(round_bounds), f64(request_x), f64(request_y), f64(drop_x), f64(drop_y), i64(shift_driver),
+        i64(shift_start), i64(shift_rounds), driver_x, driver_y, busy_until, float(day), int(rounds_per_day),
+        float(max_distance), float(size_km), float(speed_kmh), float(handling_minutes), CELL_FACTOR)
+    if return_trip_km:
+        return driver_of, pickup, trip_km
+    return driver_of, pickup
