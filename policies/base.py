@@ -20,7 +20,9 @@ Policies never touch agents' arrays; ``cs`` (sim.cs.CSOps) does.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
+
+import numpy as np
 
 from sim.config import ConfigError
 
@@ -149,6 +151,54 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def first_eligible(order: np.ndarray, eligible: Callable[[np.ndarray], np.ndarray], limit=None) -> np.ndarray:
+    """The first ``limit`` ids of ``order``, in its order, for which ``eligible(ids)`` (a mask) holds.
+
+    ``order`` is scanned in chunks that double in size, so when few are
+    wanted the work is proportional to the ids looked at rather than to the
+    whole side. ``limit`` None or math.inf: every eligible id.
+    """
+    n = order.size
+    if limit is None or not math.isfinite(limit) or limit >= n:
+        limit, step = n, n
+    else:
+        limit = int(limit)
+        step = max(2 * limit, 1024)
+    found: list[np.ndarray] = []
+    got = start = 0
+    while got < limit and start < n:
+        chunk = order[start:start + step]
+        ok = chunk[eligible(chunk)]
+        found.append(ok)
+        got += ok.size
+        start += chunk.size
+        step *= 2
+    if not found:
+        return np.empty(0, np.int64)
+    return np.concatenate(found)[:limit].astype(np.int64, copy=False)
+
+
+def smallest_first(keys: np.ndarray, limit=None) -> np.ndarray:
+    """Positions of the ``limit`` smallest ``keys``, in order: ``np.argsort(keys, kind="stable")[:limit]``.
+
+    Without a full sort when ``limit`` is small (a partition, then a sort of
+    the few kept). ``limit`` None or math.inf: all of them.
+    """
+    n = keys.size
+    limit = n if limit is None or not math.isfinite(limit) else max(int(limit), 0)
+    if 4 * limit >= n:
+        return np.argsort(keys, kind="stable")[:limit]
+    if limit == 0:
+        return np.empty(0, np.int64)
+    kth = np.partition(keys, limit - 1)[limit - 1]
+    if keys.dtype.kind == "f" and np.isnan(kth):
+        return np.argsort(keys, kind="stable")[:limit]
+    below = np.flatnonzero(keys < kth)
+    tied = np.flatnonzero(keys == kth)[: limit - below.size]     # ties: the earliest positions
+    keep = np.sort(np.concatenate([below, tied]))
+    return keep[np.argsort(keys[keep], kind="stable")]
 
 
 def registry() -> dict[str, type[Policy]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.base import Params, Policy
+from policies.base import Params, Policy, first_eligible
 
 
 
@@ -41,19 +41,23 @@ class ProactiveOutreach(Policy):
         for side in self.sides:
             cs.open_account(f"{self.key}:{side}", self.cadence_days, capacity=self.capacity)
 
-    def targets(self, day: int, view) -> np.ndarray:
-        """Ids to call today on one side, lowest health first (all candidates; the account cuts)."""
-        health = view.health
-        ok = view.alive & (health < self.max_health) & (day - view.last_touch_day >= self.cooldown_days)
-        if self.segment is not None:
-            ok &= view.segment == self.segment
-        ids = np.flatnonzero(ok)
-        return ids[np.argsort(health[ids], kind="stable")]
+    def targets(self, day: int, view, limit=None) -> np.ndarray:
+        """Ids to call today on one side, lowest health first (the first ``limit``; None: all candidates)."""
+        def eligible(ids):
+            ok = view.at("alive", ids) & (view.at("health", ids) < self.max_health)
+            ok &= day - view.at("last_touch_day", ids) >= self.cooldown_days
+            if self.segment is not None:
+                ok &= view.at("segment", ids) == self.segment
+            return ok
+
+        return first_eligible(view.by_health, eligible, limit)
 
     def act(self, day: int, cs) -> None:
         if day % self.cadence_days:
             return
         for side in self.sides:
-            ids = self.targets(day, cs.view(side))
+            account = f"{self.key}:{side}"
+            limit = cs.allowance(account, self.cost_per_touch)   # the calls the account allows (capacity)
+            ids = self.targets(day, cs.view(side), limit)
             cs.contact(self, side, ids, cost_each=self.cost_per_touch, level=self.level, weight=self.weight,
-                       activation_rescue=self.activation_rescue, account=f"{self.key}:{side}")
+                       activation_rescue=self.activation_rescue, account=account)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.base import Params, Policy
+from policies.base import Params, Policy, first_eligible
 
 
 
@@ -38,22 +38,27 @@ class TechTouch(Policy):
     def setup(self, cs) -> None:
         cs.open_account(self.key, 30, budget=self.budget_per_month)
 
-    def targets(self, day: int, view) -> np.ndarray:
-        health = view.health
-        dropping = (view.vector == -1) | (view.band == 0)
-        ok = (view.alive & dropping & (day - view.last_nudge_day >= self.cooldown_days)
-              & (view.nudges < self.max_nudges))
-        if self.segment is not None:
-            ok &= view.segment == self.segment
-        ids = np.flatnonzero(ok)
-        return ids[np.argsort(health[ids], kind="stable")]
+    def targets(self, day: int, view, limit=None) -> np.ndarray:
+        """Ids to nudge today on one side, lowest health first (the first ``limit``; None: all candidates)."""
+        def eligible(ids):
+            ok = (view.at("vector", ids) == -1) | (view.at("band", ids) == 0)   # dropping
+            ok &= view.at("alive", ids) & (day - view.at("last_nudge_day", ids) >= self.cooldown_days)
+            ok &= view.at("nudges", ids) < self.max_nudges
+            if self.segment is not None:
+                ok &= view.at("segment", ids) == self.segment
+            return ok
+
+        return first_eligible(view.by_health, eligible, limit)
 
     def act(self, day: int, cs) -> None:
         for side in self.sides:
+            limit = cs.allowance(self.key, self.cost_per_message)   # the nudges the budget still allows
+            if limit == 0:
+                continue
             view = cs.view(side)
-            ids = self.targets(day, view)
+            ids = self.targets(day, view, limit)
             if ids.size == 0:
                 continue
-            weight = self.weight * self.fatigue ** view.nudges[ids].astype(float)
+            weight = self.weight * self.fatigue ** view.at("nudges", ids).astype(float)
             cs.contact(self, side, ids, cost_each=self.cost_per_message, level=self.level, weight=weight,
                        activation_rescue=self.activation_rescue, kind="nudge", account=self.key)

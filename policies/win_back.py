@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.base import Params, Policy
+from policies.base import Params, Policy, smallest_first
 
 
 class WinBack(Policy):
@@ -43,24 +43,26 @@ class WinBack(Policy):
     def setup(self, cs) -> None:
         cs.open_account(self.key, 30, budget=self.budget_per_month)
 
-    def targets(self, day: int, view) -> np.ndarray:
+    def targets(self, day: int, view, limit=None) -> np.ndarray:
+        """Ids to make an offer to today on one side, most recent leavers first (the first ``limit``)."""
         if view.name == "buyers":
             idle = view.days_idle
             since = day - idle     # the last activity day
-            ok = (view.activated & (idle >= self.lapse_days) & (idle <= self.lapse_days + self.window_days)
-                  & (view.last_offer_day < since))
-            ids = np.flatnonzero(ok)
-            return ids[np.argsort(-since[ids], kind="stable")]
+            ids = np.flatnonzero((idle >= self.lapse_days) & (idle <= self.lapse_days + self.window_days))
+            ids = ids[view.at("activated", ids) & (view.at("last_offer_day", ids) < since[ids])]
+            return ids[smallest_first(-since[ids], limit)]
         churn_day = view.churn_day
         gone = day - churn_day
-        ok = ((churn_day >= 0) & view.activated & ~view.deactivated & (gone >= self.offer_after_days)
-              & (gone <= self.window_days) & (view.last_offer_day < churn_day))
-        ids = np.flatnonzero(ok)
-        return ids[np.argsort(-churn_day[ids], kind="stable")]   # the most recent leavers first
+        ids = np.flatnonzero((churn_day >= 0) & (gone >= self.offer_after_days) & (gone <= self.window_days))
+        ids = ids[view.at("activated", ids) & ~view.at("deactivated", ids)
+                  & (view.at("last_offer_day", ids) < churn_day[ids])]
+        return ids[smallest_first(-churn_day[ids], limit)]   # the most recent leavers first
 
     def act(self, day: int, cs) -> None:
         for side in self.sides:
-            ids = self.targets(day, cs.view(side))
+            # the offers the budget still allows (offer_return books each at its expected cost)
+            limit = cs.allowance(self.name, self.offer_cost + self.incentive * self.accept_prob)
+            ids = self.targets(day, cs.view(side), limit)
             if ids.size:
                 cs.offer_return(self, side, ids, offer_cost=self.offer_cost, incentive=self.incentive,
                                 accept_prob=self.accept_prob, level=self.level)

@@ -9,8 +9,9 @@ SimPy desk (sim/desk.py) by one day and applies what the finished tickets do
 
 Policies (policies/) see the market only through :meth:`CSOps.view`, an
 :class:`ObservableView` of one side that exposes observable arrays as
-read-only copies and raises :class:`LatentAccessError` on latent ones such as
-satisfaction. They act only through the action methods of :class:`CSOps`
+read-only copies (or, with ``view.at(field, ids)``, just the agents asked
+for; ``view.by_health`` ranks them) and raises :class:`LatentAccessError` on
+latent ones such as satisfaction. They act only through the action methods of :class:`CSOps`
 (``contact``, ``nudge``, ``offer_return``, ``submit_tickets`` ...), each of
 which charges the policy's account and refuses what is beyond its budget or
 capacity.
@@ -18,21 +19,23 @@ capacity.
 Every random draw comes from the run's counter-based streams, keyed by
 (day, agent id, ticket kind and its event) so that two arms see the same luck
 for the same event. Work per day is proportional to tickets and to the
-agents acted on, plus a few vectorised passes over each side for health.
+agents acted on, plus one compiled pass over each side on health days.
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from agents import buyers as buyers_rules
 from agents import sellers as sellers_rules
 from agents.base import Side
 from agents.lifecycle import add_counts, churn, move_satisfaction
 from sim.desk import CSDesk
-from sim.streams import ATTRIBUTE_DAY
+from sim.streams import ATTRIBUTE_DAY, uniform_at
 
 KINDS = ("failed_order", "bad_order", "onboarding", "payout", "rating_dispute", "deactivation_appeal",
          "outreach")
@@ -52,6 +55,8 @@ CS_FIELDS = {
     "activity_rate": (np.float32, 0.0),     # recent activity, events per day (exponentially weighted)
     "health": (np.float32, np.nan),         # 0-100
     "health_mean": (np.float32, np.nan),    # its exponentially weighted mean (for the trend)
+    "band": (np.int8, -1),                  # health band at the last computation (-1: not scored yet)
+    "vector": (np.int8, -2),                # health vector at the last computation (-2: not scored yet)
     "touches": (np.int16, 0),               # staff contacts by policies
     "last_touch_day": (np.int32, LONG_AGO),
     "nudges": (np.int16, 0),                # automated messages
@@ -66,6 +71,246 @@ LATENT = frozenset({
     "satisfaction", "churn_threshold", "cum_hazard", "base_hazard", "activation_due", "quality",
     "unfair_low_ratings", "purchase_rate", "dropout_p", "next_purchase", "spend_rate", "platform_share",
     "expected_orders", "premium_hazard", "premium_threshold", "hours", "margin_rate"})
+
+
+# ---------------------------------------------------------------------- compiled passes
+# Bit-identical to the NumPy expressions they replace (tests/test_cs_speed_equivalence.py checks
+# them against straightforward NumPy references): the dtypes of every intermediate follow NumPy's
+# promotion rules of those expressions (float32 where NumPy computes in float32).
+
+@njit(cache=True)
+def _raised(day_key, ids, subs, side, kind, rate):
+    """Positions j whose event raises a ticket: the draw of stream ``day_key`` for agent ids[j] with the
+    ticket's key (CSOps._key of subs[j], or 0 when ``subs`` is empty; kind; side) is below ``rate``."""
+    out = np.empty(ids.size, np.int64)
+    m = 0
+    for j in range(ids.size):
+        sub = subs[j] if subs.size else 0
+        if uniform_at(day_key, ids[j], (sub * 8 + kind) * 4 + side) < rate:
+            out[m] = j
+            m += 1
+    return out[:m]
+
+
+@njit(cache=True)
+def _skip_activated(activation_day, start):
+    """First id >= ``start`` not yet activated (activation is permanent, so the prefix only grows)."""
+    i = start
+    n = activation_day.size
+    while i < n and activation_day[i] >= 0:
+        i += 1
+    return i
+
+
+_BLOCK = 4096
+
+
+@njit(cache=True, error_model="numpy")
+def _activity_block(orders, orders_seen, activity_rate, every, activity_alpha):
+    for j in range(orders.size):
+        o = orders[j]
+        # float32(o - seen) as NumPy computes it (the difference of two int32 is exact in float64)
+        recent = np.float32(np.float64(o) - np.float64(orders_seen[j])) / every
+        orders_seen[j] = o
+        ar = activity_rate[j]
+        activity_rate[j] = ar + (recent - ar) * activity_alpha
+
+
+@njit(cache=True, error_model="numpy")
+def _recency_frequency_block(fday, orders, activity_rate, activation_day, join_day, last_active_day, recency,
+                             frequency, recency_scale):
+    for j in range(orders.size):
+        act = activation_day[j]
+        jd = join_day[j]
+        la = last_active_day[j]
+        active_days = max(fday - np.float64(act if act >= 0 else jd) + 1.0, 1.0)   # whole days, exact
+        idle = fday - np.float64(la if la >= 0 else jd)
+        o = np.float64(orders[j])
+        usual_gap = active_days / max(o, 1.0) if o > 0 else active_days
+        recency[j] = 1.0 / (1.0 + idle / max(usual_gap, 1.0) / recency_scale)
+        ratio = np.float64(activity_rate[j]) / max(o / active_days, 1e-9)
+        frequency[j] = min(1.0, ratio) if o > 0 else 0.5
+
+
+@njit(cache=True, error_model="numpy")
+def _other_signals_block(fday, activation_day, join_day, open_tickets, bad_contact_day, survey_answer, tickets,
+                         onboarding, tenure, survey, ticket_memory, question_days, tenure_full, neutral):
+    for j in range(join_day.size):
+        bad = 0.5 if fday - np.float64(bad_contact_day[j]) <= ticket_memory else 0.0
+        tickets[j] = min(max(1.0 - 0.5 * np.float64(open_tickets[j]) - bad, 0.0), 1.0)
+        waited = fday - np.float64(join_day[j])
+        waiting = min(max(1 - waited / question_days, 0.0), 1.0)
+        onboarding[j] = 1.0 if activation_day[j] >= 0 else waiting
+        tenure[j] = min(1.0, waited / tenure_full)
+        sa = survey_answer[j]
+        answer = np.float64(sa) / 10.0
+        survey[j] = answer if sa >= 0 else neutral
+
+
+@njit(cache=True, error_model="numpy")
+def _weighted_block(recency, frequency, rating_term, tickets, onboarding, tenure, survey, out, weights, weight_sum,
+                    has_rating):
+    # in the order of the signals; a zero weight adds +0.0 to a sum >= 0, the same as leaving out its
+    # (finite, non-negative) signal
+    w0, w1, w3, w4, w5, w6 = weights[0], weights[1], weights[3], weights[4], weights[5], weights[6]
+    if has_rating:
+        for j in range(out.size):
+            acc = w0 * recency[j] + w1 * frequency[j] + np.float64(rating_term[j]) + w3 * tickets[j]
+            out[j] = 100.0 * (acc + w4 * onboarding[j] + w5 * tenure[j] + w6 * survey[j]) / weight_sum
+    else:
+        for j in range(out.size):
+            acc = w0 * recency[j] + w1 * frequency[j] + w3 * tickets[j] + w4 * onboarding[j]
+            out[j] = 100.0 * (acc + w5 * tenure[j] + w6 * survey[j]) / weight_sum
+
+
+@njit(cache=True, error_model="numpy")
+def _store_health_block(h64, health, health_mean, trend_alpha):
+    for j in range(h64.size):
+        h = h64[j]
+        health[j] = np.float32(h)
+        hm = np.float64(health_mean[j])
+        health_mean[j] = np.float32(h if np.isnan(hm) else hm + (h - hm) * trend_alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def _band_vector_block(health, health_mean, band, vector, red_below, green_from, trend_threshold):
+    # float32 comparisons, as NumPy compares a float32 array with a Python float
+    neg_threshold = -trend_threshold
+    zero = np.float32(0.0)
+    for j in range(health.size):
+        h = health[j]
+        trend = h - health_mean[j]
+        b = 0 if h < red_below else (1 if h < green_from else 2)
+        negative = (trend <= neg_threshold) | ((b == 0) & (trend <= zero))
+        positive = (trend >= trend_threshold) | ((b == 2) & (trend >= zero))
+        v = -1 if negative else (1 if positive else 0)
+        scored = not np.isnan(h)
+        band[j] = b if scored else -1
+        vector[j] = v if scored else -2
+
+
+@njit(cache=True)
+def _count_block(alive, band, vector, counts):
+    c0 = c1 = c2 = c3 = c4 = c5 = 0
+    for j in range(alive.size):
+        a = alive[j]
+        b = band[j]
+        v = vector[j]
+        c0 += a & (b == 0)
+        c1 += a & (b == 1)
+        c2 += a & (b == 2)
+        c3 += a & (v == -1)
+        c4 += a & (v == 0)
+        c5 += a & (v == 1)
+    counts[0] += c0
+    counts[1] += c1
+    counts[2] += c2
+    counts[3] += c3
+    counts[4] += c4
+    counts[5] += c5
+
+
+@njit(cache=True)
+def _compact_block(alive, values, out, m):
+    for j in range(alive.size):
+        if alive[j]:
+            out[m] = values[j]
+            m += 1
+    return m
+
+
+@njit(cache=True, error_model="numpy")
+def _health_pass(day, orders, orders_seen, activity_rate, activation_day, join_day, last_active_day,
+                 rating_term, open_tickets, bad_contact_day, survey_answer, alive, health, health_mean, band,
+                 vector, alive_health, counts, every, activity_alpha, weights, weight_sum, recency_scale,
+                 ticket_memory, question_days, tenure_full, neutral, trend_alpha, red_below, green_from,
+                 trend_threshold):
+    """One side's health update (CSOps.compute_health; the formulas are those of CSOps.health_parts).
+
+    Updates orders_seen, activity_rate, health, health_mean, band and vector of every agent; counts
+    alive agents per band (counts[0:3]) and vector (counts[3:6], negative first) and copies alive
+    agents' health to ``alive_health`` (returns how many). ``rating_term`` is the weighted rating signal
+    as NumPy computes it (weight * CSOps._rating_score; ignored when the weight is 0). float32
+    arguments: every, activity_alpha, red_below, green_from, trend_threshold.
+
+    It goes through the side in blocks of a few thousand agents, each step a simple loop over
+    contiguous slices that the compiler vectorises, with the intermediate signals in small buffers.
+    """
+    n = health.size
+    fday = np.float64(day)
+    has_rating = weights[2] != 0.0
+    rec = np.empty(_BLOCK)
+    fre = np.empty(_BLOCK)
+    tik = np.empty(_BLOCK)
+    onb = np.empty(_BLOCK)
+    ten = np.empty(_BLOCK)
+    sur = np.empty(_BLOCK)
+    h64 = np.empty(_BLOCK)
+    m = 0
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        k = hi - lo
+        _activity_block(orders[lo:hi], orders_seen[lo:hi], activity_rate[lo:hi], every, activity_alpha)
+        _recency_frequency_block(fday, orders[lo:hi], activity_rate[lo:hi], activation_day[lo:hi], join_day[lo:hi],
+                                 last_active_day[lo:hi], rec[:k], fre[:k], recency_scale)
+        _other_signals_block(fday, activation_day[lo:hi], join_day[lo:hi], open_tickets[lo:hi],
+                             bad_contact_day[lo:hi], survey_answer[lo:hi], tik[:k], onb[:k], ten[:k], sur[:k],
+                             ticket_memory, question_days, tenure_full, neutral)
+        _weighted_block(rec[:k], fre[:k], rating_term[lo:hi] if has_rating else rating_term, tik[:k], onb[:k],
+                        ten[:k], sur[:k], h64[:k], weights, weight_sum, has_rating)
+        _store_health_block(h64[:k], health[lo:hi], health_mean[lo:hi], trend_alpha)
+        _band_vector_block(health[lo:hi], health_mean[lo:hi], band[lo:hi], vector[lo:hi], red_below, green_from,
+                           trend_threshold)
+        _count_block(alive[lo:hi], band[lo:hi], vector[lo:hi], counts)
+        m = _compact_block(alive[lo:hi], health[lo:hi], alive_health, m)
+    return m
+
+
+@njit(cache=True)
+def _rank_by_health(health):
+    """Ids with a health score (not NaN), lowest first, ties by id: a stable LSD radix sort on the bits."""
+    n = health.size
+    bits = health.view(np.uint32)
+    keys = np.empty(n, np.uint32)
+    ids = np.empty(n, np.int64)
+    m = 0
+    for i in range(n):
+        b = bits[i]
+        if (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
+            continue                      # NaN: not scored
+        if b == np.uint32(0x80000000):
+            b = np.uint32(0)              # -0.0 ranks as 0.0
+        if b & np.uint32(0x80000000):
+            keys[m] = ~b
+        else:
+            keys[m] = b | np.uint32(0x80000000)
+        ids[m] = i
+        m += 1
+    keys = keys[:m].copy()
+    ids = ids[:m].copy()
+    keys2 = np.empty(m, np.uint32)
+    ids2 = np.empty(m, np.int64)
+    count = np.empty(2048, np.int64)
+    for shift in (0, 11, 22):
+        count[:] = 0
+        for j in range(m):
+            count[(keys[j] >> np.uint32(shift)) & np.uint32(2047)] += 1
+        if count.max() == m:
+            continue                      # every key has this digit: the pass changes nothing
+        total = 0
+        for d in range(2048):
+            c = count[d]
+            count[d] = total
+            total += c
+        for j in range(m):
+            d = (keys[j] >> np.uint32(shift)) & np.uint32(2047)
+            p = count[d]
+            count[d] = p + 1
+            keys2[p] = keys[j]
+            ids2[p] = ids[j]
+        keys, keys2 = keys2, keys
+        ids, ids2 = ids2, ids
+    return ids
 
 
 class LatentAccessError(PermissionError):
@@ -134,12 +379,22 @@ class _Tickets:
         return self.cols[key]
 
 
+_RAW_FIELDS = frozenset({"segment", "channel", "join_day", "activation_day", "orders", "lives", "survey_answer"})
+_STATE_FIELDS = frozenset({"open_tickets", "tickets", "health", "band", "vector", "touches", "last_touch_day",
+                           "nudges", "last_nudge_day", "offers", "last_offer_day", "appeal_open"})
+
+
 class ObservableView:
     """What CS can see of one side: observable arrays, as read-only copies (all agents ever created).
 
     Index by agent id; ``alive_ids`` lists the active accounts. Latent
     quantities (satisfaction, hazards, true quality ...) raise
     :class:`LatentAccessError`.
+
+    Each observable attribute is a fresh read-only copy of the whole side.
+    Policies that need a few agents only read them with :meth:`at` (work
+    proportional to the ids asked for), and find the lowest-health agents
+    with :attr:`by_health` (computed once per health computation).
     """
 
     __slots__ = ("_ops", "_name")
@@ -176,9 +431,69 @@ class ObservableView:
 
     @staticmethod
     def _ro(a) -> np.ndarray:
-        a = np.array(a, copy=True)
+        """A read-only array the engine does not hold: views of engine arrays are copied, fresh results kept."""
+        if not isinstance(a, np.ndarray) or a.base is not None:
+            a = np.array(a, copy=True)
         a.flags.writeable = False
         return a
+
+    def _values(self, field: str, ids=None) -> np.ndarray:
+        """``field`` of every agent (``ids`` None; may be a view of engine state) or of ``ids`` only."""
+        s, name = self._side(), self._name
+
+        def take(a):
+            return a if ids is None else a[ids]
+
+        if field in _RAW_FIELDS:
+            return take(getattr(s, field))
+        if field in _STATE_FIELDS:
+            return take(getattr(self._st(), field))
+        if field == "alive":
+            alive = take(s.alive)
+            return np.ones_like(alive) if name == "buyers" else alive
+        if field == "tenure":
+            return self._ops.day - take(s.join_day)
+        if field == "activated":
+            return take(s.activation_day) >= 0
+        if field == "days_idle":
+            last = take(s.last_active_day)
+            return self._ops.day - np.where(last >= 0, last, take(s.join_day))
+        if field == "health_trend":
+            st = self._st()
+            return take(st.health) - take(st.health_mean)
+        if field == "churn_day":
+            churn_day = take(s.churn_day)
+            return np.full_like(churn_day, -1) if name == "buyers" else churn_day
+        if field == "deactivated":
+            return take(s.deactivated) if name == "drivers" else np.zeros_like(take(s.alive))
+        if field == "rating":
+            return take(self._ops._rating(name))
+        if field in LATENT:
+            getattr(self, field)    # raises LatentAccessError
+        raise AttributeError(f"ObservableView.at: `{field}` is not a per-agent observable of {name}; "
+                             "observables: " + ", ".join(f for f in self.OBSERVABLE if f not in ("n", "alive_ids")))
+
+    def at(self, field: str, ids) -> np.ndarray:
+        """Observable ``field`` of agents ``ids`` only (an index array): ``getattr(view, field)[ids]``.
+
+        A read-only copy, computed for those agents only, so the work is
+        proportional to ``len(ids)`` rather than to the side. Latent fields
+        raise :class:`LatentAccessError`.
+        """
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iub":
+            raise TypeError(f"ObservableView.at: ids must be an array of agent ids or a mask, not {ids.dtype}")
+        return self._ro(self._values(field, ids))
+
+    @property
+    def by_health(self) -> np.ndarray:
+        """Ids of the agents scored at the last health computation, lowest health first (ties by id).
+
+        Computed once per health computation (read-only); agents who joined
+        since (not scored yet) are not in it. Filtering it keeps the order,
+        so the first eligible ids are the lowest-health eligible agents.
+        """
+        return self._ops._health_rank(self._name).view()
 
     @property
     def name(self) -> str:
@@ -195,70 +510,61 @@ class ObservableView:
     @property
     def alive(self):
         """Active accounts. For buyers, silent drop-out is not observed: use ``days_idle`` instead."""
-        s = self._side()
-        if self._name == "buyers":
-            return self._ro(np.ones(s.n, dtype=bool))
-        return self._ro(s.alive)
+        return self._ro(self._values("alive"))
 
     @property
     def alive_ids(self):
-        return self._ro(np.flatnonzero(self.alive))
+        return self._ro(np.flatnonzero(self._values("alive")))
 
-    segment = property(lambda self: self._ro(self._side().segment))
-    channel = property(lambda self: self._ro(self._side().channel))
-    join_day = property(lambda self: self._ro(self._side().join_day))
-    tenure = property(lambda self: self._ro(self._ops.day - self._side().join_day))
-    activated = property(lambda self: self._ro(self._side().activation_day >= 0))
-    activation_day = property(lambda self: self._ro(self._side().activation_day))
-    orders = property(lambda self: self._ro(self._side().orders))
-    lives = property(lambda self: self._ro(self._side().lives))
-    survey_answer = property(lambda self: self._ro(self._side().survey_answer))
-    open_tickets = property(lambda self: self._ro(self._st().open_tickets))
-    tickets = property(lambda self: self._ro(self._st().tickets))
-    health = property(lambda self: self._ro(self._st().health))
-    health_trend = property(lambda self: self._ro(self._st().health - self._st().health_mean))
-    touches = property(lambda self: self._ro(self._st().touches))
-    last_touch_day = property(lambda self: self._ro(self._st().last_touch_day))
-    nudges = property(lambda self: self._ro(self._st().nudges))
-    last_nudge_day = property(lambda self: self._ro(self._st().last_nudge_day))
-    offers = property(lambda self: self._ro(self._st().offers))
-    last_offer_day = property(lambda self: self._ro(self._st().last_offer_day))
-    appeal_open = property(lambda self: self._ro(self._st().appeal_open))
+    segment = property(lambda self: self._ro(self._values("segment")))
+    channel = property(lambda self: self._ro(self._values("channel")))
+    join_day = property(lambda self: self._ro(self._values("join_day")))
+    tenure = property(lambda self: self._ro(self._values("tenure")))
+    activated = property(lambda self: self._ro(self._values("activated")))
+    activation_day = property(lambda self: self._ro(self._values("activation_day")))
+    orders = property(lambda self: self._ro(self._values("orders")))
+    lives = property(lambda self: self._ro(self._values("lives")))
+    survey_answer = property(lambda self: self._ro(self._values("survey_answer")))
+    open_tickets = property(lambda self: self._ro(self._values("open_tickets")))
+    tickets = property(lambda self: self._ro(self._values("tickets")))
+    health = property(lambda self: self._ro(self._values("health")))
+    health_trend = property(lambda self: self._ro(self._values("health_trend")))
+    touches = property(lambda self: self._ro(self._values("touches")))
+    last_touch_day = property(lambda self: self._ro(self._values("last_touch_day")))
+    nudges = property(lambda self: self._ro(self._values("nudges")))
+    last_nudge_day = property(lambda self: self._ro(self._values("last_nudge_day")))
+    offers = property(lambda self: self._ro(self._values("offers")))
+    last_offer_day = property(lambda self: self._ro(self._values("last_offer_day")))
+    appeal_open = property(lambda self: self._ro(self._values("appeal_open")))
 
     @property
     def days_idle(self):
         """Days since the last order, trip or sale (since joining if none yet)."""
-        s = self._side()
-        last = np.where(s.last_active_day >= 0, s.last_active_day, s.join_day)
-        return self._ro(self._ops.day - last)
+        return self._ro(self._values("days_idle"))
 
     @property
     def churn_day(self):
         """Day the account closed (-1: open). Buyers' silent drop-out is latent: all -1."""
-        s = self._side()
-        if self._name == "buyers":
-            return self._ro(np.full(s.n, -1, dtype=np.int32))
-        return self._ro(s.churn_day)
+        return self._ro(self._values("churn_day"))
 
     @property
     def deactivated(self):
-        s = self._side()
-        return self._ro(s.deactivated if self._name == "drivers" else np.zeros(s.n, dtype=bool))
+        return self._ro(self._values("deactivated"))
 
     @property
     def rating(self):
         """Mean rating shown on the platform (drivers rolling, sellers shrunk); NaN for buyers."""
-        return self._ro(self._ops._rating(self._name))
+        return self._ro(self._values("rating"))
 
     @property
     def band(self):
         """Health band: 0 red, 1 yellow, 2 green (-1: joined since the last weekly scoring)."""
-        return self._ro(self._ops._band(self._st().health))
+        return self._ro(self._values("band"))
 
     @property
     def vector(self):
         """Health vector: -1 negative, 0 neutral, 1 positive (from health and its trend; -2: not scored)."""
-        return self._ro(self._ops._vector(self._name))
+        return self._ro(self._values("vector"))
 
 
 class CSOps:
@@ -272,7 +578,7 @@ class CSOps:
                                        for name, s in model.sides.items()}
         for st in self.state.values():
             st.fields = dict(CS_FIELDS)
-            st._data = {f: np.full(st._capacity, fill, dtype=dt) for f, (dt, fill) in CS_FIELDS.items()}
+            st._data = {f: np.empty(st._capacity, dtype=dt) for f, (dt, _) in CS_FIELDS.items()}  # filled on add
         self.tickets = _Tickets()
         self.returns: dict[str, list] = {name: [] for name in model.sides}  # (ids, churn_day, return_day)
         self.policies: list = []
@@ -287,6 +593,11 @@ class CSOps:
         self.desk = CSDesk(self.desk_staff) if self.desk_staff > 0 else None
         self._events = None
         self._bands: dict = {}
+        self._ranks: dict[str, np.ndarray] = {}      # side -> ids by health, for the last computation
+        self._settled: dict[str, int] = {}          # side -> ids below this have all been activated
+        # wall-clock seconds spent (for benchmarks; never written to results): the desk's submit and
+        # advance, and all of operate() (which includes them)
+        self.seconds = {"desk": 0.0, "cs_total": 0.0}
         self.start_day(0)
         self.set_policies(policies)
 
@@ -324,21 +635,43 @@ class CSOps:
 
     def _grant(self, policy: str, wanted: int, unit_cost: float, units_each: float = 1.0) -> int:
         """How many of ``wanted`` actions the policy's account allows (and book them)."""
-        acc = self.accounts.get(policy)
-        if acc is None:
-            raise KeyError(f"policy {policy!r} has no account: call open_account in setup()")
+        acc = self._account(policy)
         if self.day >= acc.period_start + acc.period_days:
             acc.period_start = self.day - (self.day - acc.period_start) % acc.period_days
             acc.spent = acc.used = 0.0
-        k = wanted
-        if unit_cost > 0 and math.isfinite(acc.budget):
-            k = min(k, int(math.floor((acc.budget - acc.spent) / unit_cost + 1e-9)))
-        if units_each > 0 and math.isfinite(acc.capacity):
-            k = min(k, int(math.floor((acc.capacity - acc.used) / units_each + 1e-9)))
-        k = max(k, 0)
+        k = max(min(wanted, self._affordable(acc, acc.spent, acc.used, unit_cost, units_each)), 0)
         acc.spent += k * unit_cost
         acc.used += k * units_each
         return k
+
+    def _account(self, policy: str) -> Account:
+        acc = self.accounts.get(policy)
+        if acc is None:
+            raise KeyError(f"policy {policy!r} has no account: call open_account in setup()")
+        return acc
+
+    @staticmethod
+    def _affordable(acc: Account, spent: float, used: float, unit_cost: float, units_each: float):
+        """How many actions the budget and capacity left allow (math.inf: no limit)."""
+        k = math.inf
+        if unit_cost > 0 and math.isfinite(acc.budget):
+            k = min(k, int(math.floor((acc.budget - spent) / unit_cost + 1e-9)))
+        if units_each > 0 and math.isfinite(acc.capacity):
+            k = min(k, int(math.floor((acc.capacity - used) / units_each + 1e-9)))
+        return k
+
+    def allowance(self, policy: str, unit_cost: float, units_each: float = 1.0):
+        """How many actions at ``unit_cost`` (currency) and ``units_each`` the account would grant today.
+
+        Books nothing: an action method called today with that many ids or
+        more grants exactly this many (fewer ids: all of them). ``math.inf``
+        when neither budget nor capacity binds; never negative.
+        """
+        acc = self._account(policy)
+        spent, used = acc.spent, acc.used
+        if self.day >= acc.period_start + acc.period_days:
+            spent = used = 0.0       # a new period starts today
+        return max(self._affordable(acc, spent, used, unit_cost, units_each), 0)
 
     def remaining_budget(self, policy: str) -> float:
         acc = self.accounts[policy]
@@ -374,6 +707,12 @@ class CSOps:
             return sellers_rules.rating(s, c.rating_prior_mean, c.rating_prior_count)
         return np.full(s.n, np.nan, dtype=np.float32)
 
+    def _rating_score(self, name: str) -> np.ndarray:
+        """The rating health signal in [0, 1] (1 where there is no rating)."""
+        h = self.conf.health
+        rating = self._rating(name)
+        return np.where(np.isnan(rating), 1.0, np.clip((rating - h.rating_floor) / (5 - h.rating_floor), 0, 1))
+
     def _band(self, health: np.ndarray) -> np.ndarray:
         h = self.conf.health
         band = np.where(health < h.red_below, 0, np.where(health < h.green_from, 1, 2))
@@ -390,21 +729,51 @@ class CSOps:
         return np.where(band < 0, -2, vector).astype(np.int8)   # -2: not scored yet
 
     def compute_health(self, day: int) -> None:
-        """Health 0-100 of every agent of every side from observables only (vectorised)."""
+        """Health 0-100 of every agent of every side from observables only (one compiled call per side).
+
+        The signals and weights are those of :meth:`health_parts`; the
+        activity rate is updated first from the orders since the last
+        computation. Also stores each agent's band and vector and counts
+        alive agents per band and vector (reported by :meth:`band_counts`).
+        """
         h = self.conf.health
+        w = h.weights
+        every = h.every_days
+        neutral = self._model.market.satisfaction.neutral
+        counts_out = {}
+        self._ranks = {}
         for name, s in self._model.sides.items():
             st = self.state[name]
-            # activity since the last computation, into a recent rate per day
-            every = h.every_days
-            recent = (s.orders - st.orders_seen).astype(np.float32) / every
-            st.orders_seen[:] = s.orders
-            st.activity_rate[:] += (recent - st.activity_rate) * min(1.0, every / h.frequency_window_days)
-            parts, weights = self.health_parts(name, day)
-            health = 100.0 * sum(wt * p for wt, p in zip(weights, parts.values()) if wt) / sum(weights)
-            st.health[:] = health
-            fresh = np.isnan(st.health_mean)
-            alpha = min(1.0, h.every_days / h.trend_days)
-            st.health_mean[:] = np.where(fresh, health, st.health_mean + (health - st.health_mean) * alpha)
+            weights = [w.recency, w.frequency, 0.0 if name == "buyers" else w.rating, w.tickets, w.onboarding,
+                       w.tenure, w.survey]
+            rating_term = (np.ascontiguousarray(weights[2] * self._rating_score(name)) if weights[2]
+                           else np.empty(0))
+            counts = np.zeros(6, np.int64)
+            alive_health = np.empty(s.n, np.float32)
+            k = _health_pass(
+                int(day), s.orders, st.orders_seen, st.activity_rate, s.activation_day, s.join_day,
+                s.last_active_day, rating_term, st.open_tickets,
+                st.bad_contact_day, s.survey_answer, s.alive, st.health, st.health_mean, st.band, st.vector,
+                alive_health, counts, np.float32(every), np.float32(min(1.0, every / h.frequency_window_days)),
+                np.array(weights, np.float64), float(sum(weights)), float(h.recency_scale),
+                float(h.ticket_memory_days),
+                float(max(self.conf.onboarding_question_days, 1)), float(h.tenure_full_days), float(neutral),
+                float(min(1.0, h.every_days / h.trend_days)), np.float32(h.red_below), np.float32(h.green_from),
+                np.float32(h.trend_threshold))
+            for code, b in enumerate(BANDS):
+                counts_out[f"{name}_health_{b}"] = int(counts[code])
+            for code, v in enumerate(VECTORS):
+                counts_out[f"{name}_vector_{v}"] = int(counts[3 + code])
+            counts_out[f"{name}_health_mean"] = float(alive_health[:k].mean()) if k else math.nan
+        self._health_counts = counts_out
+
+    def _health_rank(self, name: str) -> np.ndarray:
+        """Scored ids of a side by health, lowest first (ties by id); cached until health is recomputed."""
+        rank = self._ranks.get(name)
+        if rank is None:
+            rank = self._ranks[name] = np.array(_rank_by_health(self.state[name].health))
+        rank.flags.writeable = False    # numpy-owned and read-only (also after a deepcopy), so views stay read-only
+        return rank
 
     def health_parts(self, name: str, day: int) -> tuple[dict, list]:
         """The health signals of every agent of a side, each in [0, 1], and their weights."""
@@ -420,9 +789,7 @@ class CSOps:
         recency = 1.0 / (1.0 + idle / np.maximum(usual_gap, 1.0) / h.recency_scale)
         ratio = st.activity_rate / np.maximum(lifetime_rate, 1e-9)
         frequency = np.where(s.orders > 0, np.minimum(1.0, ratio), 0.5)
-        rating = self._rating(name)
-        rating_score = np.where(np.isnan(rating), 1.0,
-                                np.clip((rating - h.rating_floor) / (5 - h.rating_floor), 0, 1))
+        rating_score = self._rating_score(name)
         bad_recent = (day - st.bad_contact_day) <= h.ticket_memory_days
         tickets = np.clip(1.0 - 0.5 * st.open_tickets - 0.5 * bad_recent, 0, 1)
         waited = day - s.join_day
@@ -455,12 +822,18 @@ class CSOps:
 
     def operate(self, day: int, events: dict) -> dict:
         """Step 7 of the day: tickets, health, policies, desk. Returns the day's CS figures."""
+        t0 = time.perf_counter()
+        figures = self._operate(day, events)
+        self.seconds["cs_total"] += time.perf_counter() - t0
+        return figures
+
+    def _operate(self, day: int, events: dict) -> dict:
         self.day = day
         self._grow_state()
         self._reactive_tickets(day, events)
         if day % self.conf.health.every_days == 0:
             self.compute_health(day)
-            self._bands = self._band_counts()
+            self._bands = self._health_counts
         self._events = events
         for p in self.policies:
             p.act(day, self)
@@ -472,37 +845,55 @@ class CSOps:
 
     # ------------------------------------------------------------------ tickets
     def _reactive_tickets(self, day: int, events: dict) -> None:
-        """Reactive tickets of the day, all sides and kinds in one batch (few stream calls)."""
+        """Reactive tickets of the day, all sides and kinds in one batch.
+
+        Work is proportional to the day's triggering events: failed and bad
+        orders, new agents not yet activated (a tail of the arrays) and
+        sellers and drivers with earnings today.
+        """
         t = self.conf.tickets
         m = self._model
-        empty = (np.empty(0, np.int64), np.empty(0, np.int64))
-        groups = [("buyers", "failed_order", *events.get("failed", empty)),
-                  ("buyers", "bad_order", *events.get("bad", empty))]
+        groups = []     # (side, kind, ids, sub or None), in a fixed order: ticket ids follow it
+        for event, kind in (("failed", "failed_order"), ("bad", "bad_order")):
+            got = events.get(event)
+            if got is not None:
+                groups.append(("buyers", kind, got[0], got[1]))
         horizon = self.conf.onboarding_question_days
         for name, s in m.sides.items():
-            # agents are stored in joining order: the recent joiners are a tail of the arrays
-            first = int(np.searchsorted(s.join_day, day - horizon, side="left"))
-            tail = np.arange(first, s.n)
-            new = tail[s.alive[first:] & (s.activation_day[first:] < 0)]
-            groups.append((name, "onboarding", new, np.zeros(new.size, np.int64)))
+            # agents are stored in joining order: the recent joiners are a tail of the arrays; and
+            # ids below ``settled`` have all reached first value (the starting population, say)
+            join_day = s.join_day
+            first = int(join_day.searchsorted(np.asarray(day - horizon, dtype=join_day.dtype), side="left"))
+            settled = self._settled.get(name, 0)
+            settled = self._settled[name] = int(_skip_activated(s.activation_day, settled if settled <= s.n else 0))
+            first = max(first, settled)
+            new = first + np.flatnonzero(s.alive[first:] & (s.activation_day[first:] < 0))
+            groups.append((name, "onboarding", new, None))
         if m.has("sellers") and m._sales_today is not None:
-            earners = np.flatnonzero(m._sales_today > 0)
-            groups.append(("sellers", "payout", earners, np.zeros(earners.size, np.int64)))
+            groups.append(("sellers", "payout", np.flatnonzero(m._sales_today > 0), None))
         if m.has("drivers"):
             d = m.sides["drivers"]
-            earners = np.flatnonzero((d.earnings_today > 0) & d.alive)
-            groups.append(("drivers", "payout", earners, np.zeros(earners.size, np.int64)))
-        groups = [g for g in groups if g[2].size and getattr(t, g[1]).rate > 0]
-        if not groups:
-            return
-        side = np.concatenate([np.full(g[2].size, SIDE_CODE[g[0]], np.int64) for g in groups])
-        kind = np.concatenate([np.full(g[2].size, KIND[g[1]], np.int64) for g in groups])
-        ids = np.concatenate([g[2] for g in groups]).astype(np.int64)
-        sub = np.concatenate([g[3] for g in groups]).astype(np.int64)
+            groups.append(("drivers", "payout", np.flatnonzero((d.earnings_today > 0) & d.alive), None))
         conf = [getattr(t, k) for k in KINDS[:len(REACTIVE)]]
-        rate = np.array([c.rate for c in conf])[kind]
-        asks = self._model.streams.uniform("cs.ticket_raised", day, ids, sub=self._key(side, kind, sub)) < rate
-        side, kind, ids, sub = side[asks], kind[asks], ids[asks], sub[asks]
+        day_key = m.streams.day_key("cs.ticket_raised", day)
+        none = np.empty(0, np.int64)
+        raised = []     # (side, kind, ids, sub) of the tickets raised, group by group
+        for name, kind, ids, sub in groups:
+            rate = getattr(t, kind).rate
+            if ids.size == 0 or rate <= 0:
+                continue
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+            sub = none if sub is None else np.ascontiguousarray(sub, dtype=np.int64)
+            rows = _raised(day_key, ids, sub, SIDE_CODE[name], KIND[kind], float(rate))
+            if rows.size:
+                raised.append((SIDE_CODE[name], KIND[kind], ids[rows],
+                               np.zeros(rows.size, np.int64) if sub is none else sub[rows]))
+        if not raised:
+            return
+        side = np.concatenate([np.full(r[2].size, r[0], np.int64) for r in raised])
+        kind = np.concatenate([np.full(r[2].size, r[1], np.int64) for r in raised])
+        ids = np.concatenate([r[2] for r in raised])
+        sub = np.concatenate([r[3] for r in raised])
         self._submit(-1, side, ids, kind, np.array([c.service_minutes for c in conf])[kind],
                      np.array([c.patience_days for c in conf])[kind], np.array([c.priority for c in conf])[kind],
                      sub)
@@ -534,7 +925,8 @@ class CSOps:
         if n == 0:
             return np.empty(0, np.int64)
         day, streams = self.day, self._model.streams
-        key = self._key(side, kind, sub)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)     # the streams' fast path: 1-D int64 arrays
+        key = np.ascontiguousarray(self._key(side, kind, sub), dtype=np.int64)
         tid = self.tickets.add(n)
         T = self.tickets
         arrival = np.minimum(day + streams.uniform("cs.ticket_arrival", day, ids, sub=key), day + 1 - 1e-9)
@@ -561,14 +953,18 @@ class CSOps:
         if self.desk is None:   # no staff: everyone gives up
             self._finished.setdefault(day, []).append((tid, np.zeros(n, bool), np.minimum(patience, 1.0)))
         else:
+            t0 = time.perf_counter()
             self.desk.submit(tid, arrival, service, patience, priority)
+            self.seconds["desk"] += time.perf_counter() - t0
         return tid
 
     def _advance_desk(self, day: int) -> dict:
         f = {}
         staff = self.desk_staff
         if self.desk is not None:
+            t0 = time.perf_counter()
             out = self.desk.advance(day + 1)
+            self.seconds["desk"] += time.perf_counter() - t0
             tid, resolved, wait = out.ticket_ids, out.resolved, out.wait_days
             busy, queue, arrivals = out.busy_server_days, out.queue_length + out.in_service, out.arrivals
         else:
@@ -915,21 +1311,6 @@ class CSOps:
     def band_counts(self) -> dict:
         """Alive agents per health band and vector, per side, at the last health computation."""
         return dict(self._bands)
-
-    def _band_counts(self) -> dict:
-        out = {}
-        for name, s in self._model.sides.items():
-            st = self.state[name]
-            alive = s.alive
-            band = self._band(st.health)[alive]
-            vec = self._vector(name)[alive]
-            for code, b in enumerate(BANDS):
-                out[f"{name}_health_{b}"] = int(np.count_nonzero(band == code))
-            for code, v in enumerate(VECTORS):
-                out[f"{name}_vector_{v}"] = int(np.count_nonzero(vec == code - 1))
-            out[f"{name}_health_mean"] = float(st.health[alive].mean()) if alive.any() else math.nan
-        return out
-
 
 
 def auc(score: np.ndarray, label: np.ndarray) -> float:
