@@ -18,6 +18,11 @@ steady-state throughput.
 Throughput is agent-days per second: the sum over days of the alive agents of
 every side (daily ``<side>_active``), divided by the seconds.
 
+Where the time goes: ``desk_share`` is the share of the timed wall time spent
+in the SimPy CS desk (submitting and advancing), ``cs_share`` that of the whole
+CS step (tickets, health, policies and desk), both from the model's own
+perf_counter accounts (``model.cs.seconds``; never written to results).
+
 Memory: ``peak_rss_bytes`` is the child's peak resident set (interpreter,
 libraries and all); ``peak_rss_per_agent`` divides it by the initial agents of
 all sides; ``model_bytes_per_agent`` divides only the growth of the peak during
@@ -174,13 +179,16 @@ def child_main(spec_json: str) -> None:
     baseline = _status_kb("VmHWM") * 1024
     load = os.getloadavg()[0]
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = Model(cfg).run()
+    model = Model(cfg)
+    result = model.run()
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    cs_seconds = dict(getattr(getattr(model, "cs", None), "seconds", None) or {})
     daily = result if spec["engine"] == "mesa" else result.daily
     agent_days = int(sum(daily[f"{side}_active"].sum() for side in ("buyers", "sellers", "drivers")
                          if f"{side}_active" in daily))
     out = {"seconds": seconds, "cpu_seconds": cpu_seconds, "load_average": load, "agent_days": agent_days, "days": int(len(daily)),
-           "peak_rss_bytes": _status_kb("VmHWM") * 1024, "baseline_rss_bytes": baseline}
+           "peak_rss_bytes": _status_kb("VmHWM") * 1024, "baseline_rss_bytes": baseline,
+           "desk_seconds": cs_seconds.get("desk"), "cs_seconds": cs_seconds.get("cs_total")}
     print(_MARKER + json.dumps(out), flush=True)
 
 
@@ -222,6 +230,10 @@ def measure(case: Case, progress=None) -> dict:
     cpu_seconds = statistics.median(r["cpu_seconds"] for r in runs)
     agent_days = runs[0]["agent_days"]
     peak = int(max(r["peak_rss_bytes"] for r in runs))
+    share = {}
+    for part in ("desk", "cs"):   # the CS desk's and the whole CS step's share of the timed wall time
+        values = [r[f"{part}_seconds"] / r["seconds"] for r in runs if r.get(f"{part}_seconds") is not None]
+        share[f"{part}_share"] = statistics.median(values) if values else None
     baseline = int(statistics.median(r["baseline_rss_bytes"] for r in runs))
     return {
         "name": case.name, "engine": case.engine, "market": case.market, "agents": case.agents,
@@ -233,7 +245,7 @@ def measure(case: Case, progress=None) -> dict:
         "load_average": [round(r["load_average"], 2) for r in runs],
         "peak_rss_bytes": peak, "peak_rss_per_agent": peak / case.agents,
         "baseline_rss_bytes": baseline, "model_bytes_per_agent": (peak - baseline) / case.agents,
-        "policies": list(case.policies), "pair": case.pair, "note": case.note,
+        "policies": list(case.policies), "pair": case.pair, "note": case.note, **share,
         "overrides": case.config_overrides(), "machine": machine(),
     }
 
@@ -310,9 +322,14 @@ def target_checks(results: list[dict]) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+def _percent(share: float | None) -> str:
+    return "" if share is None else f"{100 * share:.0f}%"
+
+
 def format_table(results: list[dict]) -> str:
     header = (f"{'case':<28} {'engine':<8} {'market':<8} {'agents':>9} {'days':>4} {'seconds':>8} "
-              f"{'agent-days/s':>13} {'(per CPU s)':>12} {'peak RSS':>9} {'B/agent':>8} {'vs Mesa':>8} {'(CPU)':>7}")
+              f"{'agent-days/s':>13} {'(per CPU s)':>12} {'peak RSS':>9} {'B/agent':>8} {'vs Mesa':>8} {'(CPU)':>7}"
+              f" {'desk':>5} {'CS':>5}")
     lines = [header, "-" * len(header)]
     for r in results:
         ratio = f"{r['ratio_vs_mesa']:.1f}x" if "ratio_vs_mesa" in r else ""
@@ -320,7 +337,8 @@ def format_table(results: list[dict]) -> str:
         lines.append(f"{r['name']:<28} {r['engine']:<8} {r['market']:<8} {r['agents']:>9,} {r['days']:>4} "
                      f"{r['seconds']:>8.2f} {r['agent_days_per_s'] / 1e6:>12.2f}M "
                      f"{r['agent_days_per_cpu_s'] / 1e6:>11.2f}M "
-                     f"{r['peak_rss_bytes'] / 2**20:>7.0f}MB {r['peak_rss_per_agent']:>8.0f} {ratio:>8} {ratio_cpu:>7}")
+                     f"{r['peak_rss_bytes'] / 2**20:>7.0f}MB {r['peak_rss_per_agent']:>8.0f} {ratio:>8} {ratio_cpu:>7}"
+                     f" {_percent(r.get('desk_share')):>5} {_percent(r.get('cs_share')):>5}")
     notes = [f"  {r['name']}: {r['note']}" for r in results if r["note"]]
     if notes:
         lines += ["", "notes:", *notes]
