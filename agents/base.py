@@ -67,6 +67,8 @@ class Side:
     def add(self, count: int) -> np.ndarray:
         """Append ``count`` agents with default values; return their ids."""
         start, stop = self.n, self.n + int(count)
+        if stop == start:   # most days some side has nobody joining: skip the per-field fills
+            return np.arange(start, start, dtype=np.int64)
         if stop > self._capacity:
             self._grow(stop)
         for f, (_, fill) in self.fields.items():
