@@ -39,3 +39,26 @@ def test_distribution_transforms_have_their_means():
     assert s.poisson("p", 0, 0.0) == 0
     counts = [s.poisson("p", d, 3.0) for d in range(4000)]   # mean 3, sd of mean sqrt(3/4000)
     assert abs(np.mean(counts) - 3.0) < 4 * np.sqrt(3 / 4000)
+
+
+def test_compiled_uniforms_equal_the_numpy_mixing_bit_for_bit():
+    """Streams.uniform (compiled) and uniform_at (inside kernels) give exactly the bits() numbers.
+
+    Covers the daily fast path (1-D int64 ids, sub array), scalar and zero
+    subs, broadcasting, non-contiguous and int32 inputs, and a scalar id.
+    """
+    from sim.streams import _S11, _TO_UNIT, uniform_at
+
+    streams = Streams(11)
+    ids = np.arange(5000, dtype=np.int64)
+    subs = (ids * 7919) % 97
+    cases = [(ids, 0), (ids, 3), (ids, subs), (ids[::3], subs[::3]), (ids.astype(np.int32), subs),
+             (ids.reshape(50, 100), 1), (np.int64(42), 2), (7, 0)]
+    for ids_in, sub in cases:
+        fast = streams.uniform("test.compiled", 5, ids_in, sub=sub)
+        reference = ((streams.bits("test.compiled", 5, ids_in, sub) >> _S11).astype(np.float64) + 0.5) * _TO_UNIT
+        assert np.shape(fast) == np.shape(reference)
+        assert np.array_equal(fast, reference)
+    key = streams.day_key("test.compiled", 5)
+    inside = np.array([uniform_at(key, i, s) for i, s in zip(ids[:200], subs[:200])])
+    assert np.array_equal(inside, streams.uniform("test.compiled", 5, ids[:200], sub=subs[:200]))
