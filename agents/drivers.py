@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from agents.base import Side
-from agents.lifecycle import add_counts, experience_multiplier, monthly_churn_to_daily_hazard
+from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazard
 from sim.streams import ATTRIBUTE_DAY, Streams
 
 FIELDS = {
@@ -154,7 +154,7 @@ def rate_trips(drivers: Side, ids: np.ndarray, day: int, conf, streams: Streams,
 
     The two uniforms per trip come from the streams as before; the rest is one
     compiled pass over the trips, O(trips) with no sorting, bit-identical to
-    the NumPy version (:func:`_rate_trips_numpy`).
+    the NumPy expressions it replaced (tests/test_matching_speed_equivalence.py).
     """
     u_quality = streams.uniform("drivers.trip_quality", day, ids, sub=trip_sub)
     u_luck = streams.uniform("drivers.bad_luck", day, ids, sub=trip_sub)
@@ -203,38 +203,6 @@ def _rate_trips_kernel(ids, u_quality, u_luck, quality, bad_luck, rating_mean, r
         if bad:
             unfair_low_ratings[d] += 1
     return at_fault, unfair, score
-
-
-def _rate_trips_numpy(drivers: Side, ids: np.ndarray, day: int, conf, streams: Streams, trip_sub: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """rate_trips as NumPy expressions, one pass per repeat of a driver (the reference)."""
-    u_quality = streams.uniform("drivers.trip_quality", day, ids, sub=trip_sub)
-    u_luck = streams.uniform("drivers.bad_luck", day, ids, sub=trip_sub)
-    at_fault = u_quality >= drivers.quality[ids]
-    unfair = ~at_fault & (u_luck < conf.bad_luck_low_rating)
-    score = np.where(at_fault, 2.0 + (u_luck < 0.5), np.where(unfair, 1.0 + np.floor(u_quality * 3), 5.0))
-    low = score <= 3
-    _apply_ratings(drivers, ids, score, conf.deactivation.window)
-    add_counts(drivers.low_ratings, ids[low])
-    add_counts(drivers.unfair_low_ratings, ids[unfair])
-    return at_fault, unfair, score
-
-
-def _apply_ratings(drivers: Side, ids: np.ndarray, score: np.ndarray, window: int) -> None:
-    # Rolling mean: each rating moves the mean 1/min(count, window) of the way.
-    # A driver rated several times in one call is handled in successive passes.
-    remaining = np.arange(ids.size)
-    while remaining.size:
-        _, first = np.unique(ids[remaining], return_index=True)
-        pick = remaining[first]
-        d = ids[pick]
-        count = drivers.rating_count[d] + 1
-        drivers.rating_count[d] = count
-        weight = 1.0 / np.minimum(count, window)
-        drivers.rating_mean[d] += (score[pick] - drivers.rating_mean[d]) * weight
-        keep = np.ones(remaining.size, dtype=bool)
-        keep[first] = False
-        remaining = remaining[keep]
 
 
 def due_for_deactivation(drivers: Side, conf) -> np.ndarray:

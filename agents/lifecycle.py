@@ -123,13 +123,6 @@ def add_counts(counter: np.ndarray, ids: np.ndarray, step: int = 1) -> None:
     kernels.scatter_add_scalar(counter, np.asarray(ids, dtype=np.int64), counter.dtype.type(step))
 
 
-def sum_by_id(ids: np.ndarray, amount: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-    """Totals of ``amount`` per distinct id: work proportional to len(ids), not the population."""
-    unique, inverse = np.unique(ids, return_inverse=True)
-    weights = np.broadcast_to(np.asarray(amount, dtype=np.float64), ids.shape)
-    return unique, np.bincount(inverse, weights=weights, minlength=unique.size)
-
-
 def book_money(side: Side, ids: np.ndarray, revenue: np.ndarray | float, margin: np.ndarray | float,
                day: int, discount_per_day: float) -> None:
     """Add platform revenue and contribution margin (currency) to agents; ``ids`` may repeat.

@@ -718,16 +718,6 @@ class CSOps:
         band = np.where(health < h.red_below, 0, np.where(health < h.green_from, 1, 2))
         return np.where(np.isnan(health), -1, band).astype(np.int8)   # -1: not scored yet (joined since)
 
-    def _vector(self, name: str) -> np.ndarray:
-        st = self.state[name]
-        thr = self.conf.health.trend_threshold
-        trend = st.health - st.health_mean
-        band = self._band(st.health)
-        negative = (trend <= -thr) | ((band == 0) & (trend <= 0))
-        positive = ~negative & ((trend >= thr) | ((band == 2) & (trend >= 0)))
-        vector = np.where(negative, -1, np.where(positive, 1, 0))
-        return np.where(band < 0, -2, vector).astype(np.int8)   # -2: not scored yet
-
     def compute_health(self, day: int) -> None:
         """Health 0-100 of every agent of every side from observables only (one compiled call per side).
 
