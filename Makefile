@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test install clean golden
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/install_chromium.sh
 	$(BIN)/python -m pytest -n 2 -q
+
+# Regenerate tests/golden/ after an intended change of behaviour; say why in the commit.
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden_cases --regenerate
 
 clean:
 	rm -rf $(VENV) runs outputs multirun .pytest_cache
