@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.golden_cases import CASES, case_path, run_case
+from golden_cases import CASES, case_path, run_case
 
 
 def _differences(expected, actual, prefix=""):
