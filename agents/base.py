@@ -31,7 +31,9 @@ COMMON_FIELDS: dict[str, tuple[type, object]] = {
     "revenue": (np.float64, 0.0),        # platform revenue from this agent, currency
     "margin": (np.float64, 0.0),         # contribution margin to date, currency
     "margin_discounted": (np.float64, 0.0),  # same, discounted to day 0 (lifecycle.discounted_to_join_day)
-    "margin_rate": (np.float32, 0.0),    # recent margin, currency per day (exponentially weighted)
+    "margin_rate": (np.float32, 0.0),    # recent activity margin, currency per day (exponentially weighted)
+    "exposure": (np.float32, 0.0),       # the same weights over days alive and activated: margin_rate /
+                                         # exposure is the margin per active day (bias-corrected)
     "alive": (np.bool_, True),           # not churned
     "churn_day": (np.int32, -1),
     "churn_threshold": (np.float32, 0.0),  # Exp(1): churn when cum_hazard reaches it

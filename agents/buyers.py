@@ -31,6 +31,9 @@ FIELDS = {
     "spend_rate": (np.float32, 1.0),      # nu: basket value per order ~ Gamma(p, rate nu), currency
     "home_x": (np.float32, 0.0),          # position on the unit torus (rides, delivery)
     "home_y": (np.float32, 0.0),
+    # the whole margin this buyer's orders created on every side (buyer fee less payment cost,
+    # sellers' and drivers' commission), discounted to day 0 as margin_discounted is: order-attributed LTV
+    "order_margin_discounted": (np.float64, 0.0),
 }
 
 
@@ -39,7 +42,8 @@ def new_side(capacity: int) -> Side:
     return Side("buyers", FIELDS, capacity)
 
 
-def init_traits(buyers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams) -> None:
+def init_traits(buyers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams,
+                market=None) -> None:
     """Draw purchase rate, drop-out probability, spend level and home of new buyers."""
     p = conf.purchase
     rate = streams.gamma("buyers.purchase_rate", ATTRIBUTE_DAY, ids, p.r, p.alpha)

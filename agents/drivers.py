@@ -45,7 +45,8 @@ def new_side(capacity: int) -> Side:
     return Side("drivers", FIELDS, capacity)
 
 
-def init_traits(drivers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams) -> None:
+def init_traits(drivers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams,
+                market=None) -> None:
     """Draw position, hours, platform share, quality and churn hazard of new drivers."""
     drivers.x[ids] = streams.uniform("drivers.x", ATTRIBUTE_DAY, ids)
     drivers.y[ids] = streams.uniform("drivers.y", ATTRIBUTE_DAY, ids)
@@ -210,6 +211,17 @@ def due_for_deactivation(drivers: Side, conf) -> np.ndarray:
     d = conf.deactivation
     return np.flatnonzero(drivers.alive & ~drivers.deactivated & (drivers.rating_count >= d.min_ratings)
                           & (drivers.rating_mean < d.min_rating))
+
+
+def experience_weight(drivers: Side, ids: np.ndarray, conf) -> np.ndarray:
+    """How far today's earnings move each worker's satisfaction, by hours online (a share in [0, 1]).
+
+    1 - (1 - experience_learning_rate)^(online hours / hours_per_day_mean): a
+    typical day moves it ``experience_learning_rate`` of the way, a one-hour
+    shift with no trip far less than a full day with none.
+    """
+    hours = drivers.online_hours[ids].astype(np.float64) / conf.hours_per_day_mean
+    return -np.expm1(hours * np.log1p(-conf.experience_learning_rate))
 
 
 def earnings_level(drivers: Side, ids: np.ndarray, conf, neutral: float) -> np.ndarray:

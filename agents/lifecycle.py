@@ -155,14 +155,16 @@ class Arrivals:
     marketing_cost: float
 
 
-def arrivals(side_name: str, acquisition, initial_size: int, other_active: int, other_initial: int,
-             promoters: int, day: int, streams: Streams, budget_multiplier: float = 1.0) -> Arrivals:
+def arrivals(side_name: str, acquisition, initial_size: int, attraction: float, promoters: int, day: int,
+             streams: Streams, budget_multiplier: float = 1.0) -> Arrivals:
     """How many agents join a side today through each channel.
 
     Paid: the day's budget buys agents at a marginal CAC that rises linearly,
     c(n) = base_cac (1 + n / saturation), so n solves base_cac (n + n^2 / 2 saturation) = budget.
-    Organic: Poisson with mean organic_per_1k * size/1000 * (other side / its initial size)^elasticity,
-    the cross-side network effect. Referral: Poisson(referral_rate * promoters).
+    Organic: Poisson with mean organic_per_1k * size/1000 * attraction^elasticity, the
+    cross-side network effect, with ``attraction`` what the other sides offer a
+    prospective joiner against a fixed reference (sim/attraction.py; 1 = the reference).
+    Referral: Poisson(referral_rate * promoters).
     """
     per_1k = initial_size / 1000.0
     budget = acquisition.marketing_budget_per_1k * per_1k * budget_multiplier
@@ -173,8 +175,7 @@ def arrivals(side_name: str, acquisition, initial_size: int, other_active: int, 
         expected = saturation * (np.sqrt(1 + 2 * budget / (acquisition.base_cac * saturation)) - 1)
         cac = budget / expected
         paid = streams.round_stochastic(f"{side_name}.paid_joins", day, expected)
-    ratio = other_active / max(other_initial, 1)
-    organic_mean = acquisition.organic_per_1k * per_1k * ratio ** acquisition.network_elasticity
+    organic_mean = acquisition.organic_per_1k * per_1k * max(attraction, 0.0) ** acquisition.network_elasticity
     organic = streams.poisson(f"{side_name}.organic_joins", day, organic_mean)
     referral = streams.poisson(f"{side_name}.referral_joins", day, acquisition.referral_rate * promoters)
     return Arrivals(paid, organic, referral, float(cac), float(paid * cac))

@@ -25,7 +25,8 @@ FIELDS = {
     "rating_sum": (np.float32, 0.0),      # sum of ratings received (1-5)
     "rating_count": (np.float32, 0.0),
     "expected_orders": (np.float32, 1.0),  # the seller's sales expectation, orders per day
-    "sales_rate": (np.float32, 0.0),      # recent orders per day (exponentially weighted)
+    "sales_value_rate": (np.float32, 0.0),  # recent gross sales, currency per day (exponentially weighted)
+    "outside_option": (np.float32, 1.0),  # net income per day the seller could earn elsewhere, currency
     "premium": (np.bool_, False),
     "premium_day": (np.int32, -1),
     "premium_hazard": (np.float32, 0.0),  # cumulative upgrade hazard
@@ -40,8 +41,14 @@ def new_side(capacity: int) -> Side:
     return Side("sellers", FIELDS, capacity)
 
 
-def init_traits(sellers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams) -> None:
-    """Draw segment, quality, price, expectation, churn hazard and position of new sellers."""
+def init_traits(sellers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams,
+                market=None) -> None:
+    """Draw segment, quality, price, expectation, outside option, churn hazard and position of new sellers.
+
+    The outside option (currency per day) is what the seller's expected volume
+    would earn through another channel that takes ``outside_option.take_rate``:
+    expected orders x price level x the market's mean order value x (1 - that rate).
+    """
     enterprise = streams.uniform("sellers.segment", ATTRIBUTE_DAY, ids) < conf.enterprise_share
     sellers.segment[ids] = np.where(enterprise, ENTERPRISE, 0)
     sellers.quality[ids] = streams.beta("sellers.quality", ATTRIBUTE_DAY, ids, conf.quality_a, conf.quality_b)
@@ -50,15 +57,25 @@ def init_traits(sellers: Side, ids: np.ndarray, conf, referred: np.ndarray | boo
     expected = streams.lognormal_mean_cv("sellers.expected_orders", ATTRIBUTE_DAY, ids,
                                          conf.expected_orders_per_day, conf.expected_orders_cv)
     sellers.expected_orders[ids] = np.where(enterprise, expected * conf.enterprise_weight, expected)
+    expected_sales = (sellers.expected_orders[ids].astype(np.float64) * sellers.price_level[ids]
+                      * mean_order_value(market))
+    sellers.outside_option[ids] = expected_sales * (1.0 - conf.outside_option.take_rate)
     # Recent sales start at the seller's expectation, so experience reflects deviations from it,
     # not the warm-up of the moving average.
-    sellers.sales_rate[ids] = sellers.expected_orders[ids]
+    sellers.sales_value_rate[ids] = expected_sales
     monthly = streams.beta("sellers.monthly_churn", ATTRIBUTE_DAY, ids, conf.churn.beta_a, conf.churn.beta_b)
     hazard = monthly_churn_to_daily_hazard(monthly)
     sellers.base_hazard[ids] = np.where(referred, hazard * conf.referral_churn_multiplier, hazard)
     sellers.premium_threshold[ids] = streams.exponential("sellers.premium_threshold", ATTRIBUTE_DAY, ids)
     sellers.x[ids] = streams.uniform("sellers.x", ATTRIBUTE_DAY, ids)
     sellers.y[ids] = streams.uniform("sellers.y", ATTRIBUTE_DAY, ids)
+
+
+def mean_order_value(market) -> float:
+    """The market's mean basket value per order, currency: Gamma-Gamma mean p gamma / (q - 1)
+    (Fader, Hardie & Lee 2005); the mean spend when q <= 1 leaves it undefined is taken at q = 1.01."""
+    spend = market.buyers.spend
+    return float(spend.p * spend.gamma / max(spend.q - 1.0, 0.01))
 
 
 def rating(sellers: Side, prior_mean: float, prior_count: float) -> np.ndarray:
@@ -194,85 +211,63 @@ def _apply_factors(weight, segment, premium, listed, enterprise, enterprise_weig
         weight[k] = np.float32(np.float64(w) * (choice_boost if premium[i] else 1.0))   # x 1.0: exact
 
 
-def update_sales_experience(sellers: Side, orders_today: np.ndarray, conf, neutral: float) -> None:
-    """Update recent sales (orders per day) and move satisfaction toward how sales compare with expectation.
+def update_sales_experience(sellers: Side, sales_value_today: np.ndarray, conf, neutral: float) -> None:
+    """Update recent sales (currency per day) and move satisfaction toward what selling here earns.
 
-    ``orders_today`` holds each seller's completed orders today; recent sales
-    (``sales_rate``, orders per day) move 1/``sales_window_days`` of the way
-    toward it, for every seller. For active sellers the experience level is
-    logistic(k ln(sales / expectation) + logit(neutral)), with
-    sales = recent sales + 0.05 orders per day: exactly neutral when sales meet
-    the seller's expectation; satisfaction moves ``experience_learning_rate``
-    of the way toward it.
+    ``sales_value_today`` holds each seller's gross sales today (basket value of
+    completed orders, currency). Recent sales (``sales_value_rate``) move
+    1/``sales_window_days`` of the way toward it, for every seller. An active
+    seller keeps ``(1 - commission)`` of its sales and pays the premium fee if
+    subscribed; the experience level compares that net income per day with the
+    seller's ``outside_option`` (what the same effort earns through another
+    channel, currency per day):
 
-    One compiled pass updates the sales and lists the active sellers with their
-    sales ratio; NumPy's float32 log and exp follow on those only, and a second
-    pass moves their satisfaction. Same float32 operations in the same order as
-    the plain NumPy version (:func:`_update_sales_experience_numpy`), so the
-    results are bit-identical to it.
+        ratio = max(0, recent sales x (1 - commission) - premium fee) / outside option
+        level = ratio^k o / (1 + ratio^k o),  o = neutral / (1 - neutral)
+
+    i.e. logistic(k ln ratio + logit(neutral)): exactly neutral when the platform
+    pays as well as the outside option, 0 with no sales at all, and lower at a
+    higher commission for the same sales. Satisfaction of active sellers
+    moves ``experience_learning_rate`` of the way toward the level (per day).
     """
-    if not (_plain_numbers(conf.sales_window_days, conf.sales_sensitivity, conf.experience_learning_rate)
-            and _all_float32(np.asarray(orders_today), sellers.sales_rate, sellers.expected_orders,
-                             sellers.satisfaction)
-            and np.shape(orders_today) == sellers.sales_rate.shape):
-        return _update_sales_experience_numpy(sellers, orders_today, conf, neutral)
-    f32 = np.float32
-    ratio = _sales_pass(sellers.sales_rate, np.ascontiguousarray(orders_today), f32(conf.sales_window_days),
-                        sellers.alive, sellers.activation_day, sellers.expected_orders, f32(0.05))
-    arg = np.log(ratio, out=ratio)
-    arg *= f32(-conf.sales_sensitivity)
-    arg -= f32(_logit(neutral))
-    e = np.exp(arg, out=arg)
-    _move_toward_level(sellers.satisfaction, sellers.alive, sellers.activation_day, e,
-                       f32(conf.experience_learning_rate))
+    odds = neutral / (1.0 - neutral)
+    _sales_experience_pass(sellers.sales_value_rate, np.ascontiguousarray(sales_value_today, dtype=np.float64),
+                           float(conf.sales_window_days), sellers.alive, sellers.activation_day,
+                           sellers.outside_option, sellers.premium, 1.0 - float(conf.commission),
+                           float(conf.premium.fee_per_day), float(conf.sales_sensitivity), odds,
+                           float(conf.experience_learning_rate), sellers.satisfaction)
 
 
-def _update_sales_experience_numpy(sellers: Side, orders_today: np.ndarray, conf, neutral: float) -> None:
-    """update_sales_experience as plain NumPy expressions (the reference; used for unusual dtypes)."""
-    window = conf.sales_window_days
-    sellers.sales_rate[:] += (orders_today - sellers.sales_rate) / window
-    active = sellers.alive & (sellers.activation_day >= 0)
-    ratio = (sellers.sales_rate[active] + 0.05) / sellers.expected_orders[active]
-    level = 1.0 / (1.0 + np.exp(-conf.sales_sensitivity * np.log(ratio) - _logit(neutral)))
-    sat = sellers.satisfaction
-    sat[active] += conf.experience_learning_rate * (level - sat[active])
+def net_income_ratio(sellers: Side, ids: np.ndarray, conf) -> np.ndarray:
+    """Recent net income per day from the platform / outside option of ``ids`` (dimensionless, >= 0)."""
+    net = (sellers.sales_value_rate[ids] * (1.0 - conf.commission)
+           - np.where(sellers.premium[ids], conf.premium.fee_per_day, 0.0))
+    return np.maximum(net, 0.0) / sellers.outside_option[ids]
 
 
 @njit(cache=True)
-def _sales_pass(sales_rate, orders_today, window, alive, activation_day, expected_orders, extra):
-    """sales_rate += (orders_today - sales_rate) / window for every seller (float32, in place);
-    return (sales_rate + extra) / expected_orders (float32) of the active sellers
-    (alive and activated), in id order."""
-    n = sales_rate.size
-    m = 0
-    for i in range(n):   # branch-free, so it vectorises
-        sales_rate[i] = sales_rate[i] + (orders_today[i] - sales_rate[i]) / window
-        m += alive[i] & (activation_day[i] >= 0)
-    ratio = np.empty(m, np.float32)
-    m = 0
-    for i in range(n):
+def _sales_experience_pass(sales_value_rate, sales_today, window, alive, activation_day, outside_option, premium,
+                           keep_share, premium_fee, sensitivity, odds, learning_rate, satisfaction):
+    """One pass over the sellers: recent sales for all; for active ones, the net-income level and the
+    satisfaction move (see update_sales_experience; float64 arithmetic, float32 storage)."""
+    for i in range(sales_value_rate.size):
+        rate = sales_value_rate[i] + (sales_today[i] - sales_value_rate[i]) / window
+        sales_value_rate[i] = rate
         if alive[i] and activation_day[i] >= 0:
-            ratio[m] = (sales_rate[i] + extra) / expected_orders[i]
-            m += 1
-    return ratio
-
-
-@njit(cache=True)
-def _move_toward_level(satisfaction, alive, activation_day, e, rate):
-    """For the active sellers (alive, activated; in id order, as ``e``):
-    level = 1 / (1 + e); satisfaction += rate * (level - satisfaction) (float32)."""
-    one = np.float32(1.0)
-    m = 0
-    for i in range(satisfaction.size):
-        if alive[i] and activation_day[i] >= 0:
-            level = one / (one + e[m])
+            net = rate * keep_share - (premium_fee if premium[i] else 0.0)
+            ratio = net / outside_option[i] if net > 0.0 else 0.0
+            boosted = ratio ** sensitivity * odds
+            level = boosted / (1.0 + boosted)
             s = satisfaction[i]
-            satisfaction[i] = s + rate * (level - s)
-            m += 1
+            satisfaction[i] = s + learning_rate * (level - s)
 
 
-def _logit(p: float) -> float:
-    return float(np.log(p / (1 - p)))
+def premium_upgrade_hazard(sellers: Side, behaviour_satisfaction: np.ndarray, conf, neutral: float) -> np.ndarray:
+    """Each seller's hazard of buying the premium plan, per day, while not subscribed:
+    ``premium.upgrade_rate`` x exp(sensitivity (s - neutral)) (the rate :func:`premium_upgrades` applies)."""
+    p = conf.premium
+    return p.upgrade_rate * experience_multiplier(np.asarray(behaviour_satisfaction, dtype=np.float64), neutral,
+                                                  p.satisfaction_sensitivity)
 
 
 def premium_upgrades(sellers: Side, day: int, conf, behaviour_satisfaction: np.ndarray, neutral: float) -> np.ndarray:

@@ -76,7 +76,10 @@ def replicates_needed(diff: float, sd: float, confidence: float, max_n: int = 1_
     def ok(n: int) -> bool:  # n >= t_{n-1}^2 ratio2; monotone in n because t_{n-1} falls with n
         return n >= t_crit(n, confidence) ** 2 * ratio2 - 1e-9
 
-    lo = max(2, math.ceil(_st.norm.ppf(0.5 + confidence / 2.0) ** 2 * ratio2 - 1e-9))  # t >= z: a lower bound
+    bound = _st.norm.ppf(0.5 + confidence / 2.0) ** 2 * ratio2   # t >= z: a lower bound
+    if not bound <= max_n:   # a difference far below the noise (or a rounding-level one): unresolvable
+        return None
+    lo = max(2, math.ceil(bound - 1e-9))
     if ok(lo):
         return lo
     hi = lo * 2

@@ -99,8 +99,17 @@ class Acquisition:
     cac_saturation_per_1k: float = positive()
     organic_per_1k: float = nonneg()
     network_elasticity: float = nonneg()
-    network_side: str = one_of(*SIDES)
     referral_rate: float = nonneg()
+
+
+@dataclass
+class BuyersAcquisition(Acquisition):
+    """Buyers' acquisition adds what a prospective buyer compares the market with (sim/attraction.py)."""
+
+    signal_window_days: float = _f("at_least_one")
+    reference_fill_rate: float = positive()
+    reference_pickup_minutes: float = positive()
+    selection_half: float = nonneg()
 
 
 @dataclass
@@ -123,7 +132,7 @@ class Buyers:
     referral_value_multiplier: float = positive()
     experience: Experience = field(default_factory=Experience)
     onboarding: Onboarding = field(default_factory=Onboarding)
-    acquisition: Acquisition = field(default_factory=Acquisition)
+    acquisition: BuyersAcquisition = field(default_factory=BuyersAcquisition)
 
 
 @dataclass
@@ -144,6 +153,11 @@ class Premium:
 
 
 @dataclass
+class OutsideOption:
+    take_rate: float = prob()
+
+
+@dataclass
 class Sellers:
     churn: Churn = field(default_factory=Churn)
     enterprise_share: float = prob()
@@ -158,6 +172,7 @@ class Sellers:
     sales_window_days: float = positive()
     sales_sensitivity: float = nonneg()
     experience_learning_rate: float = prob()
+    outside_option: OutsideOption = field(default_factory=OutsideOption)
     premium: Premium = field(default_factory=Premium)
     onboarding: Onboarding = field(default_factory=Onboarding)
     acquisition: Acquisition = field(default_factory=Acquisition)
@@ -167,6 +182,7 @@ class Sellers:
 
 @dataclass
 class Deactivation:
+    enabled: bool = True
     min_rating: float = _f("rating")
     min_ratings: int = count()
     window: int = count()
@@ -326,6 +342,7 @@ class Config:
 
 
 _EXTRA_RANGES = {
+    "at_least_one": (lambda v: v >= 1, "a number of days >= 1"),
     "rating": (lambda v: 1 <= v <= 5, "a rating in [1, 5]"),
     "hours": (lambda v: 0 < v <= 24, "hours per day in (0, 24]"),
     "open_prob": (lambda v: 0 < v < 1, "a number strictly between 0 and 1"),
@@ -376,12 +393,6 @@ def validate(cfg: Config) -> Config:
             raise ConfigError("market.sides", sides, "a list of sides from " + ", ".join(SIDES))
     if "buyers" not in sides or len(sides) < 2 or len(set(sides)) != len(sides):
         raise ConfigError("market.sides", sides, "buyers plus at least one supply side (sellers, drivers), each once")
-    for side in sides:
-        network_side = getattr(cfg.market, side).acquisition.network_side
-        if network_side not in sides or network_side == side:
-            raise ConfigError(
-                f"market.{side}.acquisition.network_side", network_side,
-                "another side of this market: " + ", ".join(s for s in sides if s != side))
     for side in ("buyers", "sellers", "drivers"):
         ob = getattr(cfg.market, side).onboarding
         if ob.ttfv_days_at_best > ob.ttfv_days_at_worst:

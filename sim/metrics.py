@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from agents import buyers as buyers_rules
-from agents.base import CHANNEL, Side
+from agents.base import CHANNEL, NEVER, Side
 from agents.lifecycle import discounted_to_join_day, experience_multiplier
 from sim.streams import Streams
 
@@ -53,79 +53,176 @@ def nps(answers: np.ndarray) -> float:
     return float(100.0 * (np.mean(answers >= 9) - np.mean(answers <= 6)))
 
 
-def monthly_churn_series(side: Side, days: int, returns=None) -> np.ndarray:
-    """Churn rate of each complete 30-day month: churned during it / active at its start.
+def first_departures(side: Side, returns=None) -> np.ndarray:
+    """Each agent's first departure day (-1: never left). Won-back agents' later lives are not counted.
 
-    Active at the start of month m: joined before day 30m (or an initial agent) and not churned before it.
-    ``returns`` (win-back: a list of (ids, churn_day, return_day) arrays) adds
-    each won-back agent's earlier lives, so every departure counts, including
-    those later won back; an agent is counted once per month.
+    ``returns`` (win-back): a list of (ids, departure day, return day) arrays.
+    """
+    first = side.churn_day.astype(np.int64).copy()
+    if returns:
+        ids = np.concatenate([r[0] for r in returns]).astype(np.int64)
+        gone = np.concatenate([r[1] for r in returns]).astype(np.int64)
+        order = np.lexsort((-gone, ids))   # per agent, its earliest departure written last
+        first[ids[order]] = gone[order]
+    return first
+
+
+def monthly_churn_series(side: Side, days: int, returns=None) -> np.ndarray:
+    """Churn of activated agents in each complete 30-day month (shares).
+
+    churned during month m / activated agents active at its start, counting
+    each agent's first life only: agents who never reached first value leave
+    through :func:`activation_failure` instead, and won-back agents' later
+    departures through :func:`relapse_rate`, so the active base and churn tell
+    the same story. Active at the start of month m: activated before day 30m
+    (initial agents count as activated before day 0) and not yet departed.
     """
     months = days // MONTH_DAYS
     rates = np.full(months, np.nan)
-    initial = side.channel == CHANNEL["initial"]  # present before day 0's events
-    # one row per life: (agent, start, churn day or -1, initial)
-    agent = np.arange(side.n)
-    start_day, churn_day, first = side.join_day.astype(np.int64), side.churn_day.astype(np.int64), initial
-    if returns:
-        ids = np.concatenate([r[0] for r in returns])
-        gone = np.concatenate([r[1] for r in returns]).astype(np.int64)
-        back = np.concatenate([r[2] for r in returns]).astype(np.int64)
-        # life starts: the join day, then each return day; life ends: each departure, then the current churn day
-        starts = np.concatenate([start_day, back])
-        owners = np.concatenate([agent, ids])
-        life_order = np.lexsort((starts, owners))
-        owners, starts = owners[life_order], starts[life_order]
-        ends = np.empty_like(starts)
-        last_of_agent = np.r_[owners[1:] != owners[:-1], True]
-        ends[last_of_agent] = churn_day[owners[last_of_agent]]
-        ends[~last_of_agent] = gone[np.lexsort((gone, ids))]   # earlier lives end at the logged departures
-        first = np.r_[True, owners[1:] != owners[:-1]] & initial[owners]
-        agent, start_day, churn_day = owners, starts, ends
+    initial = side.channel == CHANNEL["initial"]
+    activation = side.activation_day.astype(np.int64)
+    departure = first_departures(side, returns)
     for m in range(months):
         start, end = m * MONTH_DAYS, (m + 1) * MONTH_DAYS
-        active = ((start_day < start) | first) & ((churn_day < 0) | (churn_day >= start))
+        active = (initial | ((activation >= 0) & (activation < start))) & ((departure < 0) | (departure >= start))
         n = np.count_nonzero(active)
         if n:
-            rates[m] = np.count_nonzero(active & (churn_day >= start) & (churn_day < end)) / n
+            rates[m] = np.count_nonzero(active & (departure >= start) & (departure < end)) / n
     return rates
+
+
+def activation_failure(side: Side, days: int, returns=None) -> float:
+    """Share of acquired agents, joined at least 30 days before the end, who left before first value."""
+    acquired = (side.channel != CHANNEL["initial"]) & (side.join_day <= days - MONTH_DAYS)
+    n = np.count_nonzero(acquired)
+    if not n:
+        return math.nan
+    left_unactivated = (first_departures(side, returns) >= 0) & (side.activation_day < 0)
+    return np.count_nonzero(acquired & left_unactivated) / n
+
+
+def relapse_rate(side: Side, returns=None) -> float:
+    """Share of won-back returns that ended in another departure by the end of the run."""
+    if not returns:
+        return math.nan
+    ids = np.concatenate([r[0] for r in returns]).astype(np.int64)
+    back = np.concatenate([r[2] for r in returns]).astype(np.int64)
+    if not ids.size:
+        return math.nan
+    # Lives follow one another: every return but an agent's last was followed by another departure
+    # (it had to leave to be won back again); the last one relapsed if the agent has left since.
+    order = np.lexsort((back, ids))
+    ids, back = ids[order], back[order]
+    last = np.r_[ids[1:] != ids[:-1], True]
+    later = ~last | (side.churn_day[ids].astype(np.int64) > back)
+    return float(later.mean())
+
+
+def buyer_order_ltv(model, side: Side) -> np.ndarray:
+    """Order-attributed LTV of each buyer, currency, discounted to the join day: the whole margin its
+    orders create on every side (realised), plus the same BG/NBD forecast as :func:`agent_ltv` at the
+    market's whole margin per completed order. Beside the side-attributed LTV, which credits buyers
+    only with their own fee."""
+    realised = side.order_margin_discounted * np.exp(model.discount_per_day * side.join_day.astype(np.float64))
+    return realised + _buyer_forecast(model, side, _margin_per_completed_order(model, "order_margin"))
+
+
+def _buyer_forecast(model, side: Side, margin_per_order: float) -> np.ndarray:
+    """Buyers alive at the horizon: expected margin over the next ltv_horizon_days, discounted to the join day."""
+    d = model.discount_per_day
+    b, neutral = model.market.buyers, model.market.satisfaction.neutral
+    sat = model.behaviour_satisfaction(side.name)
+    rate = buyers_rules.expected_margin_rate(side, margin_per_order, sat, neutral, b.rate_sensitivity)
+    hazard = buyers_rules.residual_hazard(side, sat, neutral, b.rate_sensitivity, b.dropout_sensitivity)
+    rate = np.where(side.activation_day >= 0, rate, 0.0)
+    ahead = rate * annuity(hazard + d, model.cfg.metrics.ltv_horizon_days)
+    return np.where(side.alive, ahead * np.exp(-d * (model.day - side.join_day)), 0.0)
 
 
 def agent_ltv(model, side: Side) -> np.ndarray:
     """Per-agent lifetime value, currency, discounted to the join day.
 
     Realised discounted margin, plus for agents alive at the horizon T the
-    predicted margin: margin rate m (currency per day) times the annuity
-    (1 - exp(-(h + d) H)) / (h + d) over ``ltv_horizon_days`` H, with h the
-    agent's churn hazard per day and d the daily discount rate, discounted by
-    exp(-d (T - join day)).
+    margin expected over the next ``ltv_horizon_days`` H, discounted by
+    exp(-d (T - join day)) with d the daily discount rate. Buyers: their
+    BG/NBD purchase rate times the margin per order over the annuity
+    (1 - exp(-(h + d) H)) / (h + d), h their drop-out hazard per day. Sellers
+    and drivers: :func:`supply_forecast`.
     """
-    cfg, market = model.cfg, model.market
     d = model.discount_per_day
-    horizon = cfg.metrics.ltv_horizon_days
-    neutral = market.satisfaction.neutral
-    sat = model.behaviour_satisfaction(side.name)
     if side.name == "buyers":
-        b = market.buyers
-        margin_per_order = _buyer_margin_per_order(model)
-        rate = buyers_rules.expected_margin_rate(side, margin_per_order, sat, neutral, b.rate_sensitivity)
-        hazard = buyers_rules.residual_hazard(side, sat, neutral, b.rate_sensitivity, b.dropout_sensitivity)
-        rate = np.where(side.activation_day >= 0, rate, 0.0)
+        predicted = _buyer_forecast(model, side, _margin_per_completed_order(model, "buyers_margin"))
     else:
-        conf = getattr(market, side.name)
-        rate = side.margin_rate.astype(np.float64)
-        hazard = side.base_hazard * experience_multiplier(sat, neutral, -conf.churn.satisfaction_sensitivity)
-    k = hazard + d
-    annuity = np.where(k > 0, -np.expm1(-k * horizon) / np.where(k > 0, k, 1.0), horizon)
-    age = model.day - side.join_day
-    predicted = np.where(side.alive, rate * annuity * np.exp(-d * age), 0.0)
+        age = model.day - side.join_day
+        predicted = np.where(side.alive, supply_forecast(model, side) * np.exp(-d * age), 0.0)
     return discounted_to_join_day(side, d) + predicted
 
 
-def _buyer_margin_per_order(model) -> float:
-    """Average margin per completed order of buyers so far (fee less payment cost), currency."""
+def annuity(rate, horizon) -> np.ndarray:
+    """(1 - exp(-rate H)) / rate: the present value (days) of one currency unit per day over H days
+    at a total exit-plus-discount ``rate`` per day; H where the rate is 0 (both may be arrays)."""
+    rate, horizon = np.asarray(rate, dtype=np.float64), np.asarray(horizon, dtype=np.float64)
+    safe = np.where(rate > 0, rate, 1.0)
+    return np.where(rate > 0, -np.expm1(-safe * horizon) / safe, horizon)
+
+
+SHRINK_ACTIVE_DAYS = 7.0
+"""A supply agent's own margin per active day is pooled with its side's as if the side's rate had
+been seen for this many extra active days (empirical-Bayes shrinkage: a seller three days old is
+judged mostly by its side, one a year old by itself)."""
+
+
+def supply_forecast(model, side: Side) -> np.ndarray:
+    """Expected margin of each seller or driver over the next ``ltv_horizon_days``, discounted to today.
+
+    The mechanism behind each term, per agent (currency):
+    - activity: margin per active day, the agent's recent margin_rate / exposure
+      (an exponentially weighted mean that starts at 0, divided by the same
+      weights over its active days, so a new agent is not read as idle), shrunk
+      toward the side's rate by :data:`SHRINK_ACTIVE_DAYS`; it lasts while the
+      agent stays, at hazard h = base hazard x the experience multiplier: rate x A(h + d, H).
+    - a seller's premium plan: a subscriber pays the fee while it stays; a
+      non-subscriber upgrades at its hazard u per day (sellers.premium_upgrade_hazard), so
+      fee x (A(h + d, H) - A(h + d + u, H)).
+    - an agent not yet activated earns nothing until its first value, which the
+      model has set for day ``activation_due`` (never, for some): it must outlast the
+      onboarding hazard until then, exp(-(h0 + d) wait), and then earns the side's
+      rate over the rest of the horizon.
+    """
+    from agents import sellers as sellers_rules
+
+    market, d = model.market, model.discount_per_day
+    conf = getattr(market, side.name)
+    horizon = float(model.cfg.metrics.ltv_horizon_days)
+    neutral = market.satisfaction.neutral
+    sat = model.behaviour_satisfaction(side.name)
+    hazard = side.base_hazard * experience_multiplier(sat, neutral, -conf.churn.satisfaction_sensitivity)
+    activated = side.activation_day >= 0
+    pooled = side.alive & activated
+    side_rate = (float(side.margin_rate[pooled].sum()) / float(side.exposure[pooled].sum())
+                 if side.exposure[pooled].sum() > 0 else 0.0)
+    prior = SHRINK_ACTIVE_DAYS / MONTH_DAYS   # in the exponential weights' units (1 = a window of active days)
+    own_rate = (side.margin_rate + prior * side_rate) / (side.exposure + prior)
+    waiting = ~activated & (side.activation_due != NEVER)
+    wait = np.where(waiting, side.activation_due.astype(np.float64) - model.day, 0.0).clip(0)
+    remaining = np.maximum(horizon - wait, 0.0)
+    reach = np.where(activated, 1.0, np.where(waiting, np.exp(-(conf.onboarding.unactivated_hazard + d) * wait), 0.0))
+    rate = np.where(activated, own_rate, side_rate)
+    value = rate * annuity(hazard + d, remaining)
+    if side.name == "sellers":
+        fee = conf.premium.fee_per_day
+        upgrade = sellers_rules.premium_upgrade_hazard(side, sat, conf, neutral)
+        plan = np.where(side.premium, annuity(hazard + d, remaining),
+                        annuity(hazard + d, remaining) - annuity(hazard + d + upgrade, remaining))
+        value = value + fee * plan
+    return reach * value
+
+
+def _margin_per_completed_order(model, column: str) -> float:
+    """Average margin per completed order so far, currency: ``buyers_margin`` (the buyer's fee less
+    payment cost) or ``order_margin`` (every side's margin on the order)."""
     rows = model.ledger.rows
-    margin = sum(r.get("buyers_margin", 0.0) for r in rows)
+    margin = sum(r.get(column, 0.0) for r in rows)
     completed = sum(r.get("buyers_orders", 0) - r.get("buyers_failed", 0) for r in rows)
     return margin / completed if completed else model.market.buyers.fee_per_order
 
@@ -145,12 +242,15 @@ def side_summary(model, side: Side, daily) -> dict:
     observable = acquired & (side.join_day <= days - MONTH_DAYS)
     within_30 = observable & (side.activation_day >= 0) & (side.activation_day - side.join_day <= MONTH_DAYS)
     ops = getattr(model, "cs", None)
-    churn_months = monthly_churn_series(side, days, ops.returns.get(name) if ops is not None else None)
+    returns = ops.returns.get(name) if ops is not None else None
+    churn_months = monthly_churn_series(side, days, returns)
     nps_months = daily[f"{name}_nps"].dropna()
     return {
         "monthly_churn": _finite(np.nanmean(churn_months)) if np.isfinite(churn_months).any() else None,
         "ltv": _finite(ltv_new),
         "ltv_all": _finite(float(ltv.mean())) if side.n else None,
+        **({"ltv_orders": _finite(float(buyer_order_ltv(model, side)[acquired].mean())) if n_acquired else None}
+           if name == "buyers" else {}),
         "cac": _finite(cac),
         "ltv_cac": _finite(ltv_new / cac) if cac and np.isfinite(cac) and cac > 0 else None,
         "nps": _finite(float(nps_months.mean())) if len(nps_months) else None,
@@ -159,7 +259,11 @@ def side_summary(model, side: Side, daily) -> dict:
         if np.count_nonzero(observable) else None,
         "active_end": int(np.count_nonzero(side.alive)),
         "joined": n_acquired,
-        "churned": int(np.count_nonzero(side.churn_day >= 0)),
+        "churned": int(daily[f"{name}_churned"].sum()),   # every departure, as the daily table counts them
+        "activation_failure": _finite(activation_failure(side, days, returns)),
+        "relapse_rate": _finite(relapse_rate(side, returns)),
+        "agent_days": int(daily[f"{name}_active"].sum()),
+        "active_mean": _finite(float(daily[f"{name}_active"].mean())),
         "satisfaction_end": _finite(float(side.satisfaction[side.alive].mean())) if side.alive.any() else None,
         "revenue": float(side.revenue.sum()),
         "margin": float(side.margin.sum()),

@@ -20,6 +20,7 @@ from agents.base import CHANNEL, Side
 from agents.kernels import census, count_equal, scatter_add
 from agents.lifecycle import (Arrivals, accumulate_and_churn, activate_due, add_counts, arrivals, book_money, churn,
                               experience_multiplier, init_common, move_satisfaction)
+from sim.attraction import Attraction
 from sim.config import Config
 from sim.cs import CSOps
 from sim.matching import NO_MATCH, choose_sellers, dispatch
@@ -53,6 +54,7 @@ class Marketplace(mesa.Model):
             self.sides[side] = _SIDE_RULES[side].new_side(capacity=int(size * 1.5) + 16)
             self._join(side, size, channel="initial", cac=0.0)
         self.ledger = DailyLedger()
+        self.attraction = Attraction(cfg.market)
         self.today: dict[str, float] = {}
         self._events: dict = {}
         self._margin_before: dict[str, np.ndarray] = {}   # each side's margins at the previous day's end
@@ -122,7 +124,7 @@ class Marketplace(mesa.Model):
                     init_common(s, ids[part], self.day, channel[part], cac[part], conf, self.market.satisfaction,
                                 self.streams, onboarding_boost=extra)
         referred = s.channel[ids] == CHANNEL["referral"]
-        _SIDE_RULES[side].init_traits(s, ids, conf, referred, self.streams)
+        _SIDE_RULES[side].init_traits(s, ids, conf, referred, self.streams, market=self.market)
         return ids
 
     # -- the day ---------------------------------------------------------
@@ -202,11 +204,11 @@ class Marketplace(mesa.Model):
         marketing = 0.0
         for name, side in self.sides.items():
             conf = getattr(self.market, name)
-            other = conf.acquisition.network_side
             promoters = self._census(name)[3]
             multiplier, bonus = self.cs.referral_multiplier(name)   # a referral programme, if any
-            got: Arrivals = arrivals(name, conf.acquisition, self.initial_size[name],
-                                     self._census(other)[0], self.initial_size[other],
+            attraction = self.attraction.of(name)
+            t[f"{name}_attraction"] = attraction
+            got: Arrivals = arrivals(name, conf.acquisition, self.initial_size[name], attraction,
                                      promoters * multiplier, day, self.streams)
             self._join_batch(name, [("paid", got.paid, got.paid_cac), ("organic", got.organic, 0.0),
                                     ("referral", got.referral, bonus)])
@@ -328,8 +330,7 @@ class Marketplace(mesa.Model):
             commission = m.sellers.commission * basket[ok]
             book_money(sellers, s_ok, commission, commission, day, self.discount_per_day)
             add_counts(sellers.orders_completed, s_ok)
-            self._sales_today = np.zeros(sellers.n, dtype=np.float32)
-            add_counts(self._sales_today, s_ok)
+            self._sales_today = np.bincount(s_ok, weights=basket[ok], minlength=sellers.n)   # currency
             # buyers review sellers: success 4-5 by quality, failure 1-2
             u = self.streams.uniform("orders.seller_review", day, ids, sub=0)
             stars = np.where(success, 4.0 + (u < sellers.quality[np.maximum(seller, 0)]), 1.0 + (u < 0.5))
@@ -342,6 +343,7 @@ class Marketplace(mesa.Model):
             t["sellers_revenue"] = float(commission.sum())
             t["sellers_margin"] = float(commission.sum())
             t["sellers_orders"] = int(chosen.size)
+            t["sellers_sales"] = float(basket[ok].sum())
         if self.has("drivers"):
             drivers = self.sides["drivers"]
             d_ok = driver[ok]
@@ -356,6 +358,15 @@ class Marketplace(mesa.Model):
             t["drivers_margin"] = float(commission.sum())
             t["drivers_orders"] = int(np.count_nonzero(driver != NO_MATCH))
             t["drivers_earnings"] = float(payout.sum())
+        # Order attribution: every side's margin on an order is also credited to the buyer who placed it.
+        order_margin = buyer_fee - payment_cost
+        if self.has("sellers"):
+            order_margin = order_margin + m.sellers.commission * basket[ok]
+        if self.has("drivers"):
+            order_margin = order_margin + m.drivers.commission * fare[ok]
+        buyers.order_margin_discounted[:] += np.bincount(ids[ok], weights=order_margin, minlength=buyers.n) * math.exp(
+            -self.discount_per_day * day)
+        t["order_margin"] = float(order_margin.sum())
         t["gmv"] = float(paid_by_buyer.sum())
         t["take_revenue"] = float(take)
         t["payment_costs"] = float(payment_cost.sum())
@@ -366,13 +377,14 @@ class Marketplace(mesa.Model):
         neutral = m.satisfaction.neutral
         if self.has("sellers"):
             sellers = self.sides["sellers"]
-            sales = self._sales_today if self._sales_today is not None else np.zeros(sellers.n, np.float32)
+            sales = self._sales_today if self._sales_today is not None else np.zeros(sellers.n)
             sellers_rules.update_sales_experience(sellers, sales, m.sellers, neutral)
             upgraded = sellers_rules.premium_upgrades(sellers, day, m.sellers, self.behaviour_satisfaction("sellers"),
                                                       neutral)
             premium = np.flatnonzero(sellers.premium & sellers.alive)
             fee = np.full(premium.size, m.sellers.premium.fee_per_day)
             book_money(sellers, premium, fee, fee, day, self.discount_per_day)
+            self._premium_fees_today = (premium, fee)
             t["sellers_upgraded"] = upgraded.size
             t["sellers_premium"] = premium.size
             t["expansion_revenue"] = float(fee.sum())
@@ -383,11 +395,18 @@ class Marketplace(mesa.Model):
             drivers = self.sides["drivers"]
             worked = np.flatnonzero(drivers.online_hours > 0)
             level = drivers_rules.earnings_level(drivers, worked, m.drivers, neutral)
-            move_satisfaction(drivers, worked, level, m.drivers.experience_learning_rate)
+            move_satisfaction(drivers, worked, level,
+                              drivers_rules.experience_weight(drivers, worked, m.drivers))
         for name in ("sellers", "drivers"):
             if self.has(name):
                 side = self.sides[name]
-                side.margin_rate[:] += (self._margin_today(side) - side.margin_rate) / MONTH_DAYS
+                activity_margin = self._margin_today(side)
+                if name == "sellers":   # the plan's fee is forecast from the plan, not from recent activity
+                    premium, fee = self._premium_fees_today
+                    activity_margin[premium] -= fee
+                active = side.alive & (side.activation_day >= 0)
+                side.margin_rate[:] += (activity_margin - side.margin_rate) / MONTH_DAYS
+                side.exposure[:] += (active - side.exposure) / MONTH_DAYS
 
     def _margin_today(self, side: Side) -> np.ndarray:
         """Margin booked since the previous call, per agent (currency)."""
@@ -412,13 +431,16 @@ class Marketplace(mesa.Model):
         m, t = self.market, self.today
         neutral = m.satisfaction.neutral
         if self.has("drivers"):
-            drivers = self.sides["drivers"]
-            deactivate = drivers_rules.due_for_deactivation(drivers, m.drivers)
-            deactivate = deactivate[~self.cs.state["drivers"].appeal_open[deactivate]]  # under review: not yet
-            drivers.deactivated[deactivate] = True
-            drivers.deactivation_day[deactivate] = day
-            churn(drivers, deactivate, day)
-            t["drivers_deactivated"] = deactivate.size + self.cs.deactivated_today
+            deactivated = 0
+            if m.drivers.deactivation.enabled:
+                drivers = self.sides["drivers"]
+                deactivate = drivers_rules.due_for_deactivation(drivers, m.drivers)
+                deactivate = deactivate[~self.cs.state["drivers"].appeal_open[deactivate]]  # under review: not yet
+                drivers.deactivated[deactivate] = True
+                drivers.deactivation_day[deactivate] = day
+                churn(drivers, deactivate, day)
+                deactivated = deactivate.size
+            t["drivers_deactivated"] = deactivated + self.cs.deactivated_today
         for name, side in self.sides.items():
             conf = getattr(m, name)
             multiplier = None   # buyers drop out at purchases (BG/NBD): only their onboarding hazard accrues
@@ -446,4 +468,5 @@ class Marketplace(mesa.Model):
         t["net_contribution"] = (t["take_revenue"] - t["payment_costs"] - t["marketing_cost"] - t["cs_cost"]
                                  - t["incentive_cost"])
         self.ledger.append(t)
+        self.attraction.record(t, self.sides)
         self._census_cache = morning   # tomorrow's acquisition starts from tonight's state

@@ -13,8 +13,8 @@ def bgnbd_expected_purchases(t, r, alpha, a, b):
     return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
 
 
-def closed_cohort(market, days, **population):
-    overrides = [f"market={market}", f"days={days}", "experience_effects=false", *NO_ACQUISITION]
+def closed_cohort(market, days, extra=(), **population):
+    overrides = [f"market={market}", f"days={days}", "experience_effects=false", *NO_ACQUISITION, *extra]
     overrides += [f"population.{side}={n}" for side, n in population.items()]
     return Marketplace(load_config(overrides))
 
@@ -39,14 +39,24 @@ def test_satisfaction_changes_purchases_when_effects_are_on():
     assert not np.array_equal(off.sides["buyers"].orders, on.sides["buyers"].orders)
 
 
-def test_supply_cohort_follows_shifted_beta_geometric_and_retention_rises():
+SUPPLY_COHORTS = {  # side: (market, population, extra overrides)
+    "sellers": ("goods", {"buyers": 200, "sellers": 20000}, []),
+    # Rating deactivation is a platform rule with its own switch: off, drivers are textbook too.
+    "drivers": ("rides", {"buyers": 200, "drivers": 20000}, ["market.drivers.deactivation.enabled=false"]),
+}
+
+
+@pytest.mark.parametrize("side", sorted(SUPPLY_COHORTS))
+def test_supply_cohort_follows_shifted_beta_geometric_and_retention_rises(side):
     months = 12
-    model = closed_cohort("goods", 30 * months, buyers=200, sellers=20000)
+    market, population, extra = SUPPLY_COHORTS[side]
+    model = closed_cohort(market, 30 * months, extra, **population)
     model.run()
-    sellers = model.sides["sellers"]
-    a, b = model.market.sellers.churn.beta_a, model.market.sellers.churn.beta_b
-    churn_day = np.where(sellers.churn_day < 0, np.iinfo(np.int32).max, sellers.churn_day)
-    n = sellers.n
+    agents = model.sides[side]
+    churn_conf = getattr(model.market, side).churn
+    a, b = churn_conf.beta_a, churn_conf.beta_b
+    churn_day = np.where(agents.churn_day < 0, np.iinfo(np.int32).max, agents.churn_day)
+    n = agents.n
     survival = np.array([np.mean(churn_day >= 30 * m) for m in range(months + 1)])
     expected = np.exp(betaln(a, b + np.arange(months + 1)) - betaln(a, b))
     # Binomial standard error of each survival share; 4 standard errors.
@@ -56,3 +66,15 @@ def test_supply_cohort_follows_shifted_beta_geometric_and_retention_rises():
     # Heterogeneous hazards: the fragile leave first, so month-on-month retention rises.
     assert retention[-1] > retention[0] + 0.02
     assert np.all(np.diff(retention[:6]) > -0.01)
+
+
+def test_driver_deactivation_is_what_breaks_the_driver_baseline():
+    """With deactivation on, rating deactivation removes drivers the sBG model would keep (the switch matters)."""
+    # A busy closed city: drivers collect enough ratings for the rule to apply within four months.
+    runs = {enabled: closed_cohort("rides", 120, [f"market.drivers.deactivation.enabled={enabled}"],
+                                   buyers=4000, drivers=100) for enabled in ("true", "false")}
+    for model in runs.values():
+        model.run()
+    assert runs["true"].sides["drivers"].deactivated.sum() > 0
+    assert runs["false"].sides["drivers"].deactivated.sum() == 0
+    assert runs["true"].sides["drivers"].alive.sum() < runs["false"].sides["drivers"].alive.sum()

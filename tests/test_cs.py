@@ -245,7 +245,7 @@ def test_health_config_checked():
 
 # -- churn with win-back -----------------------------------------------------------
 
-def test_monthly_churn_counts_departures_of_won_back_agents():
+def test_monthly_churn_counts_first_departures_of_won_back_agents():
     side = Side("sellers", {}, capacity=4)
     ids = side.add(4)
     side.join_day[ids] = 0
@@ -255,7 +255,7 @@ def test_monthly_churn_counts_departures_of_won_back_agents():
     rates = monthly_churn_series(side, 90, returns)
     assert rates[0] == pytest.approx(1 / 4)   # agent 1 leaves in month 0
     assert rates[1] == pytest.approx(1 / 3)   # agent 2 leaves in month 1 (later won back)
-    assert rates[2] == pytest.approx(1 / 3)   # agent 2 is back (day 50): 0, 2, 3 at the start; 3 leaves
+    assert rates[2] == pytest.approx(1 / 2)   # agent 2's second life is not churn's business: 0, 3 at the start
     # without the log, agent 2's departure would be lost
     assert monthly_churn_series(side, 90, None)[1] == pytest.approx(0.0)
     assert np.allclose(monthly_churn_series(side, 90, None)[0], 1 / 4)
