@@ -262,6 +262,24 @@ def _sales_experience_pass(sales_value_rate, sales_today, window, alive, activat
             satisfaction[i] = s + learning_rate * (level - s)
 
 
+def review_growth(orders_per_day: np.ndarray, reviews: np.ndarray, t: np.ndarray, w_reviews: float,
+                  reviews_per_order: float) -> np.ndarray:
+    """A seller's choice weight at times ``t`` (days ahead) relative to today's, as its reviews grow.
+
+    Buyers weigh a seller by (1 + reviews)^beta (beta = ``choice.w_reviews``), and
+    each order adds about ``reviews_per_order`` reviews; with the rest of the
+    market unchanged a seller selling o0 orders per day with R0 reviews grows as
+        g(t) = [1 + (1 - beta) rho o0 t / (1 + R0)]^(beta / (1 - beta))
+    (dR/dt = rho c (1 + R)^beta solved from R0). Shapes broadcast; g = 1 when beta is 0.
+    """
+    beta = float(w_reviews)
+    if beta <= 0.0 or beta >= 1.0:
+        return np.ones(np.broadcast_shapes(np.shape(orders_per_day), np.shape(t)))
+    speed = (1.0 - beta) * reviews_per_order * np.asarray(orders_per_day, dtype=np.float64) / (
+        1.0 + np.asarray(reviews, dtype=np.float64))
+    return (1.0 + speed * t) ** (beta / (1.0 - beta))
+
+
 def premium_upgrade_hazard(sellers: Side, behaviour_satisfaction: np.ndarray, conf, neutral: float) -> np.ndarray:
     """Each seller's hazard of buying the premium plan, per day, while not subscribed:
     ``premium.upgrade_rate`` x exp(sensitivity (s - neutral)) (the rate :func:`premium_upgrades` applies)."""

@@ -208,7 +208,10 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     remaining = np.maximum(horizon - wait, 0.0)
     reach = np.where(activated, 1.0, np.where(waiting, np.exp(-(conf.onboarding.unactivated_hazard + d) * wait), 0.0))
     rate = np.where(activated, own_rate, side_rate)
-    value = rate * annuity(hazard + d, remaining)
+    if side.name == "sellers":
+        value = _sellers_activity_value(model, side, own_rate, pooled, activated, hazard + d, wait, remaining)
+    else:
+        value = rate * annuity(hazard + d, remaining)
     if side.name == "sellers":
         fee = conf.premium.fee_per_day
         upgrade = sellers_rules.premium_upgrade_hazard(side, sat, conf, neutral)
@@ -216,6 +219,63 @@ def supply_forecast(model, side: Side) -> np.ndarray:
                         annuity(hazard + d, remaining) - annuity(hazard + d + upgrade, remaining))
         value = value + fee * plan
     return reach * value
+
+
+GRID_POINTS = 65
+"""Simpson nodes over the LTV horizon for forecasts without a closed form."""
+
+
+def _sellers_activity_value(model, side, own_rate, pooled, activated, exit_rate, wait, remaining) -> np.ndarray:
+    """Sellers' commission over the horizon, with sales shared out by choice weights that grow with reviews.
+
+    Each seller's weight grows by sellers.review_growth (newcomers from no reviews,
+    at the side's sales per unit of weight, from their first-value day). Buyers'
+    orders stay at today's level, so a seller's sales at t are today's times its
+    weight growth divided by the growth of the whole side's weight (today's
+    sellers as they survive, plus newcomers joining at the recent rate and
+    surviving like today's new sellers): everyone gaining reviews does not
+    make everyone sell more. Integrated with the discount and the seller's
+    hazard by Simpson's rule over the horizon (currency).
+    """
+    from agents import sellers as sellers_rules
+
+    conf, market = model.market.sellers, model.market
+    horizon = float(model.cfg.metrics.ltv_horizon_days)
+    beta = conf.choice.w_reviews
+    reviewed = float(side.rating_count.sum()) / max(float(side.orders.sum()), 1.0)
+    margin_per_order = conf.commission * side.price_level.astype(np.float64) * sellers_rules.mean_order_value(market)
+    weight_now = (1.0 + side.rating_count.astype(np.float64)) ** beta
+    per_weight = float(np.mean(own_rate[pooled] / weight_now[pooled])) if pooled.any() else 0.0
+    rate = np.where(activated, own_rate, per_weight)
+    reviews = np.where(activated, side.rating_count, 0.0).astype(np.float64)
+    orders = rate / np.maximum(margin_per_order, 1e-12)
+    t = np.linspace(0.0, horizon, GRID_POINTS)
+    # the whole side's weight at t, relative to today
+    alive = side.alive
+    hazard = exit_rate - model.discount_per_day
+    growth_now = sellers_rules.review_growth(orders[pooled, None], reviews[pooled, None], t[None, :], beta, reviewed)
+    stock = (weight_now[pooled, None] * growth_now * np.exp(-hazard[pooled, None] * t[None, :])).sum(axis=0)
+    recent = [r.get("sellers_joined", 0) for r in model.ledger.rows[-90:]]
+    joins_per_day = float(np.mean(recent)) if recent else 0.0
+    young = alive & (model.day - side.join_day < 90)
+    new_hazard = float(np.mean(hazard[young])) if young.any() else float(np.mean(hazard[alive])) if alive.any() else 0.0
+    new_orders = per_weight / max(float(np.mean(margin_per_order[alive])) if alive.any() else 1.0, 1e-12)
+    newcomer = sellers_rules.review_growth(new_orders, 0.0, t, beta, reviewed) * np.exp(-new_hazard * t)
+    step = t[1] - t[0]
+    entrants = joins_per_day * np.concatenate([[0.0], np.cumsum((newcomer[1:] + newcomer[:-1]) / 2) * step])
+    side_growth = (stock + entrants) / max(float(weight_now[pooled].sum()), 1e-12)
+    # each seller's own path on its own clock: from today, or from its first-value day
+    simpson = np.ones(GRID_POINTS)
+    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+    simpson /= 3.0 * (GRID_POINTS - 1)
+    value = np.zeros(side.n)
+    for start in range(0, side.n, 50_000):
+        part = slice(start, start + 50_000)
+        local = remaining[part, None] * np.linspace(0.0, 1.0, GRID_POINTS)[None, :]   # days after first value
+        own_growth = sellers_rules.review_growth(orders[part, None], reviews[part, None], local, beta, reviewed)
+        share = own_growth / np.interp(local + wait[part, None], t, side_growth)
+        value[part] = rate[part] * remaining[part] * ((share * np.exp(-exit_rate[part, None] * local)) @ simpson)
+    return value
 
 
 def _margin_per_completed_order(model, column: str) -> float:
