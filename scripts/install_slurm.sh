@@ -2,20 +2,24 @@
 # Install Debian's SLURM (slurmctld, slurmd, the client commands) and munge
 # for tests/test_slurm.py, which starts a single-node cluster of its own
 # (scripts/slurm_cluster.sh, conf/slurm/slurm.conf) and submits a sweep
-# through hydra/launcher=submitit_slurm. Does nothing when they are there.
+# through hydra/launcher=submitit_slurm. Installs nothing when they are there.
 # Needs root (or sudo) and apt. Writes /var/lib/twosided-slurm/installed,
 # which tells the tests that a missing SLURM is a failure, not a skip.
 set -euo pipefail
-MARKER_DIR=/var/lib/twosided-slurm
-NEEDED=(slurmctld slurmd sbatch squeue munged)
+PATH="$PATH:/usr/sbin:/sbin"   # the daemons live in sbin, which a user's PATH may lack
+MARKER=/var/lib/twosided-slurm/installed
 missing=0
-for cmd in "${NEEDED[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "$cmd" >/dev/null 2>&1 || missing=1
+for cmd in slurmctld slurmd sbatch squeue scontrol munged mungekey; do
+    command -v "$cmd" >/dev/null 2>&1 || missing=1
 done
+if [ "$missing" = "0" ] && [ -e "$MARKER" ]; then
+    exit 0
+fi
 SUDO=""
 if [ "$(id -u)" != "0" ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-        echo "install_slurm: slurm and munge are missing or partial and we are neither root nor have sudo: install Debian's slurmctld slurmd slurm-client munge by hand" >&2
+        if [ "$missing" = "0" ]; then exit 0; fi   # installed; the test skips without root anyway
+        echo "install_slurm: slurm or munge is missing and we are neither root nor have sudo: install Debian's slurmctld slurmd slurm-client munge by hand" >&2
         exit 1
     fi
 fi
@@ -29,5 +33,5 @@ if [ "$missing" = "1" ]; then
     $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
     $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends slurmctld slurmd slurm-client munge
 fi
-$SUDO mkdir -p "$MARKER_DIR"
-$SUDO touch "$MARKER_DIR/installed"
+$SUDO mkdir -p "$(dirname "$MARKER")"
+$SUDO touch "$MARKER"
