@@ -7,7 +7,7 @@ from benchmarks import bench as B
 
 def _result(name: str, agent_days_per_s: float, seconds: float = 10.0, **extra) -> dict:
     return {"name": name, "agent_days_per_s": agent_days_per_s, "agent_days_per_cpu_s": agent_days_per_s,
-            "seconds": seconds, "policies": ["tech_touch"], **extra}
+            "seconds": seconds, "policies": ["tech_touch"], "agent_days": 1000, **extra}
 
 
 def _verdicts(results):
@@ -33,6 +33,8 @@ def test_targets_are_met_at_the_threshold_and_missed_below_it():
     below[6]["agent_days_per_s"] = B.TARGET_GOODS_1M * 2   # 1M at half the 100k rate: not linear
     assert set(_verdicts(below).values()) == {False}, _verdicts(below)
     assert set(_verdicts([]).values()) == {None}   # nothing measured: "not run", never "met"
+    at[5]["agent_days"] += 1   # the whole process ran another case than goods-1M: no verdict
+    assert list(_verdicts(at).values())[6] is None
 
 
 def test_whole_process_case_times_the_run_command_and_counts_its_agent_days():
