@@ -10,7 +10,8 @@
 # jobs as their user), everything (config, state, logs, pid files, the munge
 # socket) under DIR, from conf/slurm/slurm.conf; returns once the node
 # accepts jobs, or fails after START_TIMEOUT_S seconds (default 60) with the
-# daemons' logs. stop: ends the daemons it started, by the pid files in DIR.
+# daemons' logs. stop: cancels the cluster's jobs, then ends the daemons it
+# started, by the pid files in DIR.
 # Needs root and Debian's slurmctld, slurmd, slurm-client and munge
 # (scripts/install_slurm.sh).
 set -euo pipefail
@@ -69,6 +70,12 @@ start)
     echo "slurm_cluster: up in $dir (SLURM_CONF=$SLURM_CONF)"
     ;;
 stop)
+    # cancel what is still queued or running first: slurmstepd and the jobs outlive slurmd
+    if [ -s "$dir/slurmctld.pid" ] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
+        export SLURM_CONF="$dir/slurm.conf"
+        scancel --quiet --partition=test 2>/dev/null || true
+        for _ in $(seq 50); do [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.2; done
+    fi
     stop_pid_file "$dir/slurmd.pid"
     stop_pid_file "$dir/slurmctld.pid"
     stop_pid_file "$dir/munge/munged.pid"
