@@ -16,7 +16,6 @@ import time
 
 COMPILE_MESSAGE = "twosided: compiling kernels (first run, about 30 s)..."
 
-
 _compiles = 0          # numba compilations (cache misses) in this process since announce_compiles()
 _announcing = False
 
@@ -74,7 +73,8 @@ def warmup_cases() -> list[list[str]]:
 def main(args: list[str]) -> int:
     """Entry of `twosided warmup`: run every warm-up case once; print the compile count and time (s)."""
     if args:
-        print(f"twosided warmup: takes no arguments, got {' '.join(args)!r}.", file=sys.stderr)
+        print(f"twosided warmup: unexpected arguments {' '.join(args)!r}. Allowed: none (it runs a tiny case "
+              "of every market, with no policy and with every policy that applies).", file=sys.stderr)
         return 2
     import logging
 

@@ -38,4 +38,4 @@ def test_after_warmup_a_first_run_compiles_nothing(tmp_path):
 
 def test_warmup_refuses_arguments(tmp_path):
     out = twosided("warmup", "scale=tiny", cwd=tmp_path)
-    assert out.returncode == 2 and "takes no arguments" in out.stderr
+    assert out.returncode == 2 and "'scale=tiny'. Allowed: none" in out.stderr
