@@ -147,7 +147,7 @@ def default_cases(quick: bool = False) -> list[Case]:
         whole_process_case(goods_1m),
         delivery_all_policies_case(1_000_000, 365, 1),
         Case("goods-10M", "twosided", "goods", 10_000_000, 365, 1,
-             note="10M buyers and 1M sellers in one process (about 10 GB and several minutes)"),
+             note="10M buyers and 1M sellers in one process (about 6 GB and several minutes)"),
     ]
     return cases
 

@@ -1,6 +1,6 @@
 """`twosided bench`: performance benchmarks -> a table and bench.json.
 
-    twosided bench                 every case (about 30-45 minutes and 10 GB: goods-10M is one of them)
+    twosided bench                 every case (about 30-45 minutes and 6 GB: goods-10M is one of them)
     twosided bench --quick         only the 10k cases, well under a minute
     twosided bench --out PATH      where to write the JSON (default: bench.json)
     twosided bench --only goods-1M --only pair-100k   cases whose name contains any of these
