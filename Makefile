@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install clean golden
 
+# The install ends by compiling the numba kernels into their cache (twosided warmup,
+# 30-60 s), so the first run starts at once.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/twosided warmup
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,6 +22,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/install_chromium.sh
+	bash scripts/install_slurm.sh
 	$(BIN)/python -m pytest -n 2 -q
 
 # Regenerate tests/golden/ after an intended change of behaviour; say why in the commit.

@@ -17,6 +17,7 @@ commands:
   calibrate data=PATH  fit BG/NBD + Gamma-Gamma (and sBG: survival=PATH) to a transaction log -> market config,
                        holdout forecast report (holdout_days=N); see docs/calibration.md
   app [--port N] [--host H]  the interactive teaching page (Mesa SolaraViz) on http://127.0.0.1:8765
+  warmup               compile the engine's kernels into numba's cache (make install runs it)
   help                 this text
 
 overrides are Hydra's: market=rides policy=none scale=small seed=3 days=180
@@ -28,7 +29,8 @@ COMMANDS = {"run": "experiments.run", "compare": "experiments.compare", "collect
             "optimize": "experiments.optimize",
             "bench": "experiments.bench",
             "calibrate": "experiments.calibrate",
-            "app": "experiments.app"}
+            "app": "experiments.app",
+            "warmup": "experiments.warmup"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import importlib
 
+    from experiments.warmup import announce_compiles
+
+    announce_compiles()
     module = importlib.import_module(COMMANDS[command])
     return module.main(args)
 

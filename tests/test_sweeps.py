@@ -21,8 +21,8 @@ TWOSIDED = [sys.executable, "-m", "experiments.cli"]
 BASE = ["market=goods", "scale=tiny", "days=20"]
 
 
-def twosided(*args, cwd, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def twosided(*args, cwd, timeout=300, env=None):
+    env = {**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)}
     return subprocess.run([*TWOSIDED, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
