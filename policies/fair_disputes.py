@@ -9,19 +9,26 @@ Mechanism, with it:
 * each low rating may be contested: drivers know whether it was their fault,
   and contest unfair ones with probability ``contest_unfair``, deserved ones
   with ``contest_fair``. A dispute is a desk ticket (``review_minutes``, the
-  driver gives up after ``patience_days`` on average). The reviewer reverses
-  an unfair rating with probability ``reverse_unfair`` and a deserved one
-  with ``reverse_fair``: a reversed rating is replaced by a 5 in the rolling
-  mean, and an unfair one gives back ``restore_share`` of the satisfaction it
-  cost (drivers.fairness_penalty). A denied dispute leaves the driver
-  ``denied_penalty`` less satisfied with the contact.
+  driver gives up after ``patience_days`` on average).
 * a driver due for deactivation appeals with probability
   ``contest_deactivation`` and keeps driving while the appeal is reviewed
-  (``appeal_minutes``, never abandoned). A genuinely good driver (quality >=
-  drivers.good_quality, which the review of trip records reveals) is
-  reinstated with probability ``reinstate_good``, a bad one with
-  ``reinstate_bad`` (benefit of the doubt): reinstatement clears the rating
-  history. Upheld appeals deactivate the driver on the day of the decision.
+  (``appeal_minutes``, never abandoned).
+* the reviewer does not know the truth; it sees evidence with error
+  (sim.cs.CSOps.review_findings): with probability ``evidence_accuracy`` the
+  trip records settle the case (the rating was or was not the driver's
+  fault; the driver is or is not genuinely good, quality >=
+  drivers.good_quality), otherwise the reviewer goes by the driver's
+  observable rating history (its share of low ratings, net of riders'
+  bad-luck rate, against drivers.good_quality). A rating the review finds
+  unfair is reversed with probability ``reverse_unfair``, one it finds
+  deserved with ``reverse_fair``: a reversed rating is replaced by a 5 in the
+  rolling mean, and if it truly was unfair it gives back ``restore_share`` of
+  the satisfaction it cost (drivers.fairness_penalty). A denied dispute
+  leaves the driver ``denied_penalty`` less satisfied with the contact. An
+  appeal the review finds to be a good driver's succeeds with probability
+  ``reinstate_good``, a bad one's with ``reinstate_bad`` (benefit of the
+  doubt): reinstatement clears the rating history. Upheld appeals deactivate
+  the driver on the day of the decision.
 
 So wrongful penalties are reversed (drivers churn less), and some genuinely
 bad drivers stay longer, which riders feel (more trips go badly by the
@@ -50,7 +57,7 @@ class FairDisputes(Policy):
             ("contest_unfair", "prob"), ("contest_fair", "prob"), ("contest_deactivation", "prob"),
             ("reverse_unfair", "prob"), ("reverse_fair", "prob"), ("reinstate_good", "prob"),
             ("reinstate_bad", "prob"), ("restore_share", "prob"), ("denied_penalty", "prob"),
-            ("priority", "count"))}
+            ("priority", "count"), ("evidence_accuracy", "prob"))}
 
     def setup(self, cs) -> None:
         cs.open_account(self.key, 30)

@@ -33,7 +33,7 @@ from numba import njit
 from agents import buyers as buyers_rules
 from agents import sellers as sellers_rules
 from agents.base import Side
-from agents.lifecycle import add_counts, churn, move_satisfaction
+from agents.lifecycle import add_counts, churn, close_onboarding_gap, move_satisfaction
 from sim.desk import CSDesk
 from sim.streams import ATTRIBUTE_DAY, uniform_at
 
@@ -1018,9 +1018,8 @@ class CSOps:
             live = s.alive[agents]
             move_satisfaction(s, agents[live], level[live], c.weight)
             key = self._key(code, T["kind"][tid[r]].astype(np.int64), T["sub"][tid[r]])
-            noise = c.csat_noise_sd * m.streams.normal("cs.csat", 0, agents,
-                                                       sub=key * 65536 + T["day"][tid[r]])
-            answer = np.clip(np.rint(1 + 4 * level + noise), 1, 5)
+            noise = m.streams.normal("cs.csat", 0, agents, sub=key * 65536 + T["day"][tid[r]])
+            answer = self._csat_from_state(s.satisfaction[agents], noise)
             bad = ~resolved[r] | (answer <= 2)
             st.bad_contact_day[agents[bad]] = day
             self._csat_answers(name, answer[live], f)
@@ -1042,25 +1041,30 @@ class CSOps:
         return self.policies.index(policy)
 
     def contact(self, policy, side: str, ids, *, cost_each: float, level: float, weight,
-                activation_rescue: float = 0.0, kind: str = "touch", account: str | None = None) -> np.ndarray:
+                onboarding_fix=0.0, kind: str = "touch", account: str | None = None) -> np.ndarray:
         """Touch agents (staff call or, with ``kind="nudge"``, an automated message); return those touched.
 
         Each touch costs ``cost_each`` and one unit of the account's capacity;
         the first ones in ``ids`` are served until budget or capacity runs
         out. Satisfaction of those touched moves toward ``level`` by
-        ``weight`` (scalar or one per id); a not yet activated agent reaches
-        first value tomorrow with probability ``activation_rescue``. A staff
-        touch ends with a CSAT answer.
+        ``weight`` (scalar or one per id). A touched agent not yet activated
+        has ``onboarding_fix`` (scalar or one per id) of its onboarding gap
+        closed, through the side's onboarding model
+        (agents.lifecycle.close_onboarding_gap): its first value comes
+        sooner if it was coming at all. A staff touch ends with a CSAT answer
+        from the agent's satisfaction after the call (:meth:`_csat_from_state`).
         """
         name = policy.name
         ids = np.asarray(ids, dtype=np.int64)
         k = self._grant(account or name, ids.size, cost_each, 1.0)
         weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), ids.shape)[:k]
+        fix = np.broadcast_to(np.asarray(onboarding_fix, dtype=np.float64), ids.shape)[:k]
         ids = ids[:k]
         if k == 0:
             return ids
         self.charge(name, side, k * cost_each)
-        s, st, day = self._model.sides[side], self.state[side], self.day
+        m, day = self._model, self.day
+        s, st = m.sides[side], self.state[side]
         live = s.alive[ids]
         move_satisfaction(s, ids[live], level, weight[live])
         if kind == "nudge":
@@ -1069,16 +1073,25 @@ class CSOps:
         else:
             st.touches[ids] += 1
             st.last_touch_day[ids] = day
-        if activation_rescue > 0:
-            waiting = ids[live & (s.activation_day[ids] < 0)]
-            u = self._model.streams.uniform(f"cs.{kind}_rescue", day, waiting)
-            rescued = waiting[u < activation_rescue]
-            s.activation_due[rescued] = np.minimum(s.activation_due[rescued], day + 1)
+        if fix.any():
+            waiting = live & (s.activation_day[ids] < 0) & (fix > 0)
+            rounding = m.streams.uniform(f"cs.{kind}_onboarding", day, ids[waiting])
+            close_onboarding_gap(s, ids[waiting], day, fix[waiting], getattr(m.market, side).onboarding, rounding)
         if kind != "nudge":
-            noise = self.conf.contact.csat_noise_sd * self._model.streams.normal("cs.touch_csat", day, ids[live])
-            answers = np.clip(np.rint(1 + 4 * level + noise), 1, 5)
-            self._touch_answers.setdefault(side, []).append(answers)
+            noise = m.streams.normal("cs.touch_csat", day, ids[live])
+            self._touch_answers.setdefault(side, []).append(self._csat_from_state(s.satisfaction[ids[live]], noise))
         return ids
+
+    def _csat_from_state(self, satisfaction: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """CSAT answers 1-5 of agents with ``satisfaction`` (0-1) after a contact: round(1 + 4 s + sd z), clipped.
+
+        ``noise`` is one standard normal draw per agent, scaled by the
+        survey noise ``cs.contact.csat_noise_sd`` (points). Satisfaction after
+        the contact carries both what the agent lived through before it and
+        what the contact did (the move toward its level), so two agents
+        treated alike answer differently when their experience differed.
+        """
+        return np.clip(np.rint(1 + 4 * satisfaction + self.conf.contact.csat_noise_sd * noise), 1, 5)
 
     def offer_return(self, policy, side: str, ids, *, offer_cost: float, incentive: float,
                      accept_prob: float, level: float, account: str | None = None) -> np.ndarray:
@@ -1165,9 +1178,10 @@ class CSOps:
                         contest_unfair: float, contest_fair: float, contest_deactivation: float,
                         reverse_unfair: float, reverse_fair: float, reinstate_good: float,
                         reinstate_bad: float, restore_share: float, denied_penalty: float,
-                        priority: int) -> None:
+                        priority: int, evidence_accuracy: float) -> None:
         """Drivers may contest low ratings and deactivations; the desk reviews them (see fair_disputes)."""
         self.levers.disputes = dict(policy=policy, review_minutes=review_minutes, appeal_minutes=appeal_minutes,
+                                    evidence_accuracy=evidence_accuracy,
                                     patience_days=patience_days, contest_unfair=contest_unfair,
                                     contest_fair=contest_fair, contest_deactivation=contest_deactivation,
                                     reverse_unfair=reverse_unfair, reverse_fair=reverse_fair,
@@ -1211,33 +1225,64 @@ class CSOps:
         self.charge(policy.name, "drivers", minutes / (60.0 * self.conf.workday_hours) * self.conf.staff_cost_per_day)
         return n_disputes, int(appeals.size)
 
+    def _track_record_good(self, agents: np.ndarray) -> np.ndarray:
+        """Whether each driver's observable rating history says it is a good driver.
+
+        The share of its ratings that were low, l, estimates its quality as
+        q = (1 - l) / (1 - bad_luck_low_rating) (a trip is rated high when it went
+        well and the rider was fair); good if q >= drivers.good_quality. A
+        driver with no ratings yet counts as good (benefit of the doubt).
+        """
+        drivers, conf = self._model.sides["drivers"], self._model.market.drivers
+        count = drivers.rating_count[agents].astype(np.float64)
+        low_share = drivers.low_ratings[agents] / np.maximum(count, 1.0)
+        return (1.0 - low_share) / (1.0 - conf.bad_luck_low_rating) >= conf.good_quality
+
+    def review_findings(self, kind: str, agents: np.ndarray, truth: np.ndarray, sub: np.ndarray,
+                        accuracy: float) -> np.ndarray:
+        """What a dispute reviewer concludes: the driver is in the right (True) or not.
+
+        With probability ``accuracy`` the trip records (GPS trace, timings,
+        messages) settle the case and the reviewer finds ``truth`` (for a
+        rating dispute: the rating was not the driver's fault; for a
+        deactivation appeal: the driver is genuinely good). Otherwise they are
+        inconclusive and the reviewer goes by the driver's observable rating
+        history (:meth:`_track_record_good`). Drawn per (agent, the ticket's
+        event ``sub``), the same in every arm.
+        """
+        u = self._model.streams.uniform(f"cs.{kind}_evidence", ATTRIBUTE_DAY, agents, sub=sub)
+        return np.where(u < accuracy, truth, self._track_record_good(agents))
+
     def _resolve_dispute(self, kind: str, tid: np.ndarray, resolved: np.ndarray, day: int) -> np.ndarray:
-        """Engine: decide finished disputes/appeals with what the reviewer finds (latent truth)."""
+        """Engine: decide finished disputes/appeals on the reviewer's findings (evidence with error)."""
         d = self.levers.disputes
         m, T = self._model, self.tickets
         drivers, st = m.sides["drivers"], self.state["drivers"]
         agents, sub = T["agent"][tid], T["sub"][tid]
         if d is None:   # the policy was switched off while these were in review
             d = dict(reverse_unfair=0.0, reverse_fair=0.0, reinstate_good=0.0, reinstate_bad=0.0,
-                     restore_share=0.0)
+                     restore_share=0.0, evidence_accuracy=1.0)
         conf = m.market.drivers
         if kind == "rating_dispute":
             unfair = T["flag"][tid]
-            p = np.where(unfair, d["reverse_unfair"], d["reverse_fair"])
-            u = m.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=sub * 4096 + T["day"][tid])
+            key = sub * 4096 + T["day"][tid]
+            finds_unfair = self.review_findings(kind, agents, unfair, key, d["evidence_accuracy"])
+            p = np.where(finds_unfair, d["reverse_unfair"], d["reverse_fair"])
+            u = m.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=key)
             win = resolved & (u < p) & drivers.alive[agents]
             w = agents[win]
             score = T["score"][tid][win]   # the rating being reversed, as the rider gave it
             weight = 1.0 / np.minimum(np.maximum(drivers.rating_count[w], 1), conf.deactivation.window)
             drivers.rating_mean[w] = np.minimum(5.0, drivers.rating_mean[w] + (5.0 - score) * weight)
             drivers.low_ratings[w] = np.maximum(drivers.low_ratings[w] - 1, 0)
-            fix = w[unfair[win]]
+            fix = w[unfair[win]]     # the driver knows it was not its fault: only then is the grievance healed
             drivers.satisfaction[fix] = np.minimum(1.0, drivers.satisfaction[fix]
                                                    + conf.fairness_penalty * d["restore_share"])
             return win
         # deactivation appeal
         good = drivers.quality[agents] >= conf.good_quality
-        p = np.where(good, d["reinstate_good"], d["reinstate_bad"])
+        finds_good = self.review_findings(kind, agents, good, sub, d["evidence_accuracy"])
+        p = np.where(finds_good, d["reinstate_good"], d["reinstate_bad"])
         u = m.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, agents, sub=sub)
         win = resolved & (u < p) & drivers.alive[agents]
         st.appeal_open[agents] = False
