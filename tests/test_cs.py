@@ -362,20 +362,29 @@ def _disputes_midway(accuracy):
     return model
 
 
-def _truth_based_decisions(model, kind, tid, resolved):
+def _finished(model, tid):
+    """Finished tickets ``tid`` of the drivers, all resolved (as the desk hands them to their policy)."""
+    from sim.cs import Finished
+
+    T = model.cs.tickets
+    return Finished("drivers", T["agent"][tid].copy(), T["kind"][tid].copy(), np.ones(tid.size, bool),
+                    np.zeros(tid.size), tid.copy())
+
+
+def _truth_based_decisions(model, kind, tid):
     """The decisions of a reviewer who knows the truth (unfair rating; genuinely good driver)."""
     from sim.streams import ATTRIBUTE_DAY
 
-    d, T, drivers = model.cs.levers.disputes, model.cs.tickets, model.sides["drivers"]
+    policy, T, drivers = model.cs.policies[0], model.cs.tickets, model.sides["drivers"]
     agents, sub = T["agent"][tid], T["sub"][tid]
     if kind == "rating_dispute":
-        p = np.where(T["flag"][tid], d["reverse_unfair"], d["reverse_fair"])
+        p = np.where(T["flag"][tid], policy.reverse_unfair, policy.reverse_fair)
         u = model.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=sub * 4096 + T["day"][tid])
     else:
         good = drivers.quality[agents] >= model.market.drivers.good_quality
-        p = np.where(good, d["reinstate_good"], d["reinstate_bad"])
+        p = np.where(good, policy.reinstate_good, policy.reinstate_bad)
         u = model.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, agents, sub=sub)
-    return resolved & (u < p) & drivers.alive[agents]
+    return (u < p) & drivers.alive[agents]
 
 
 @pytest.mark.parametrize("kind", ["rating_dispute", "deactivation_appeal"])
@@ -386,42 +395,58 @@ def test_reviewer_with_perfect_evidence_decides_as_the_truth_would(kind):
     T = model.cs.tickets
     tid = np.flatnonzero(T["kind"][: T.n] == KIND[kind])
     assert tid.size > 3
-    resolved = np.ones(tid.size, bool)
-    expected = _truth_based_decisions(model, kind, tid, resolved)
-    got = model.branch().cs._resolve_dispute(kind, tid, resolved, model.day)
-    assert np.array_equal(got, expected)
+    expected = _truth_based_decisions(model, kind, tid)
+    twin = model.branch()      # deciding changes the drivers: do it on a copy
+    policy = twin.cs.policies[0]
+    penalty = policy.on_tickets(twin.day, twin.cs, _finished(twin, tid))
+    assert np.array_equal(penalty == 0, expected)
+    assert np.array_equal(penalty[~expected], np.full(np.count_nonzero(~expected), policy.denied_penalty))
+    assert 0 < expected.sum() < expected.size
 
 
 def test_reviewer_decides_on_evidence_not_on_the_truth():
+    from sim.cs import KIND
+
     model = _disputes_midway(0.0)
-    cs, drivers = model.cs, model.sides["drivers"]
+    cs, drivers, T = model.cs, model.sides["drivers"], model.cs.tickets
     conf = model.market.drivers
-    # two genuinely good drivers, one with a clean record and one with many low ratings: without
-    # conclusive trip records the reviewer can only tell them apart by their record
-    clean, smeared = 0, 1
+    appeals = np.flatnonzero(T["kind"][: T.n] == KIND["deactivation_appeal"])
+    _, first = np.unique(T["agent"][appeals], return_index=True)
+    tid = appeals[np.sort(first)[:2]]         # appeals of two different drivers
+    clean, smeared = T["agent"][tid]
+    # both genuinely good, one with a clean record and one with many low ratings: without conclusive
+    # trip records the reviewer can only tell them apart by their record
     drivers.quality[[clean, smeared]] = 0.99
     drivers.rating_count[[clean, smeared]] = 40
     drivers.low_ratings[clean], drivers.low_ratings[smeared] = 1, 20
-    truth = np.array([True, True])
-    agents = np.array([clean, smeared])
-    for accuracy, expected in ((0.0, [True, False]), (1.0, [True, True])):
-        found = cs.review_findings("deactivation_appeal", agents, truth, np.zeros(2, np.int64), accuracy)
-        assert found.tolist() == expected, accuracy
+    assert cs.review_findings(_finished(model, tid), 0.0).tolist() == [True, False]
+    assert cs.review_findings(_finished(model, tid), 1.0).tolist() == [True, True]
     # the track record: quality estimated from the share of low ratings net of riders' bad luck
     share = np.array([1, 20]) / 40
-    assert cs._track_record_good(agents).tolist() == list(
+    assert cs._track_record_good(np.array([clean, smeared])).tolist() == list(
         (1 - share) / (1 - conf.bad_luck_low_rating) >= conf.good_quality)
+    # and the decision follows the finding: the smeared good driver is reinstated with the bad ones' chance
+    policy = model.cs.policies[0]
+    twin = model.branch()
+    kept = twin.cs.policies[0].on_tickets(twin.day, twin.cs, _finished(twin, tid)) == 0
+    from sim.streams import ATTRIBUTE_DAY
+    u = model.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, T["agent"][tid], sub=T["sub"][tid])
+    alive = drivers.alive[T["agent"][tid]]
+    assert kept.tolist() == ((u < [policy.reinstate_good, policy.reinstate_bad]) & alive).tolist()
 
 
 def test_reviewer_accuracy_between_truth_and_track_record():
-    """At accuracy a, a share a of findings come from the records (the truth); the rest from the record."""
+    """At accuracy a, a share a of findings come from the records (the truth), the rest from the track record."""
+    from sim.cs import KIND
+
     model = _disputes_midway(0.5)
-    cs, drivers = model.cs, model.sides["drivers"]
-    n = drivers.n
-    agents = np.arange(n)
-    truth = ~cs._track_record_good(agents)     # the truth always disagrees with the record here
-    found = np.concatenate([cs.review_findings("rating_dispute", agents, truth, np.full(n, k, np.int64), 0.5)
-                            for k in range(20)])
-    agrees = np.mean(found == np.tile(truth, 20))
-    # binomial share of 20 n draws at 0.5: 4 standard errors
-    assert abs(agrees - 0.5) < 4 * math.sqrt(0.25 / (20 * n))
+    cs, drivers, T = model.cs, model.sides["drivers"], model.cs.tickets
+    n = 4000
+    tid = T.add(n)            # disputes made up for the test: many events of the drivers there are
+    agents = np.arange(n) % drivers.n
+    T["agent"][tid], T["kind"][tid], T["sub"][tid], T["day"][tid] = agents, KIND["rating_dispute"], np.arange(n), 0
+    T["flag"][tid] = ~cs._track_record_good(agents)     # the truth always disagrees with the record here
+    found = cs.review_findings(_finished(model, tid), 0.5)
+    agrees = np.mean(found == T["flag"][tid])
+    # binomial share of n draws at 0.5: 4 standard errors
+    assert abs(agrees - 0.5) < 4 * math.sqrt(0.25 / n)
