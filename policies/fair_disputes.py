@@ -30,6 +30,11 @@ Mechanism, with it:
   doubt): reinstatement clears the rating history. Upheld appeals deactivate
   the driver on the day of the decision.
 
+The policy files the contests (``act``) and decides each reviewed case
+(``on_tickets``); the CS interface keeps what only the world knows: which
+ratings drivers contest (they know whether they were at fault), what the
+evidence shows, and what a decision does to the driver's record.
+
 So wrongful penalties are reversed (drivers churn less), and some genuinely
 bad drivers stay longer, which riders feel (more trips go badly by the
 driver's doing: ``buyers_bad_orders`` in daily.parquet).
