@@ -58,9 +58,42 @@ def init_common(side: Side, ids: np.ndarray, day: int, channel: str | np.ndarray
         return
     activates = streams.uniform(f"{name}.activates", ATTRIBUTE_DAY, ids) < (
         ob.activation_floor + (1 - ob.activation_floor) * quality)
-    mean_ttfv = ob.ttfv_days_at_best * quality + ob.ttfv_days_at_worst * (1 - quality)
-    ttfv = np.maximum(1, np.ceil(streams.exponential(f"{name}.ttfv", ATTRIBUTE_DAY, ids) * mean_ttfv))
+    ttfv = np.maximum(1, np.ceil(streams.exponential(f"{name}.ttfv", ATTRIBUTE_DAY, ids) * mean_ttfv_days(quality, ob)))
     side.activation_due[ids] = np.where(activates, day + ttfv, NEVER).astype(np.int32)
+
+
+def mean_ttfv_days(quality: np.ndarray, onboarding_conf) -> np.ndarray:
+    """Mean time to first value (days) at onboarding quality ``quality`` (0-1): linear from worst to best."""
+    return onboarding_conf.ttfv_days_at_best * quality + onboarding_conf.ttfv_days_at_worst * (1 - quality)
+
+
+def close_onboarding_gap(side: Side, ids: np.ndarray, day: int, share: float | np.ndarray, onboarding_conf,
+                         rounding: np.ndarray) -> np.ndarray:
+    """A CS contact closes ``share`` of the onboarding gap of agents not yet activated; return those sped up.
+
+    Onboarding quality q becomes q + share (1 - q). An agent whose first value
+    is due (activation_due after today) gets there sooner: its waiting time is
+    exponential with mean :func:`mean_ttfv_days` (q), memoryless, so the
+    remaining days scale by mean_ttfv(q') / mean_ttfv(q), rounded
+    stochastically with ``rounding`` (uniforms in [0, 1), one per id) so the
+    mean is exact, and at least one day. An agent the model says never
+    activates (activation_due NEVER) stays so: a contact does not create a
+    need the agent does not have.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    waiting = (side.activation_day[ids] < 0) & side.alive[ids]
+    ids, rounding = ids[waiting], np.asarray(rounding, dtype=np.float64)[waiting]
+    share = np.broadcast_to(np.asarray(share, dtype=np.float64), waiting.shape)[waiting]
+    before = side.onboarding_quality[ids].astype(np.float64)
+    after = before + share * (1.0 - before)
+    side.onboarding_quality[ids] = after
+    due = side.activation_due[ids]
+    pending = (due != NEVER) & (due > day)
+    remaining = (due - day)[pending] * (mean_ttfv_days(after, onboarding_conf)
+                                        / mean_ttfv_days(before, onboarding_conf))[pending]
+    sooner = np.maximum(1, np.floor(remaining + rounding[pending])).astype(np.int32)
+    side.activation_due[ids[pending]] = day + sooner
+    return ids[pending]
 
 
 def activate_due(side: Side, day: int, start: int = 0) -> np.ndarray:

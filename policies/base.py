@@ -7,13 +7,14 @@ what is allowed), and then, inside a run:
 
 * ``setup(cs)`` once, when it becomes active: opens its account
   (``cs.open_account``) and sets structural levers (onboarding boost,
-  referral bonus, fair disputes);
+  referral bonus);
 * ``act(day, cs)`` every day, after the day's tickets are raised and health
   is computed and before the desk advances: reads ``cs.view(side)`` (the
   observable view; latent state raises) and acts through ``cs`` actions,
   which charge its account and refuse what is beyond its budget or capacity;
 * ``on_tickets(day, cs, finished)`` for tickets it sent to the desk that
-  finished today (optional).
+  finished today (optional): it settles them through ``cs`` actions and may
+  return a penalty (0-1) on each contact's level, e.g. a denied dispute.
 
 Policies never touch agents' arrays; ``cs`` (sim.cs.CSOps) does.
 """

@@ -4,11 +4,14 @@ Mechanism: every ``cadence_days`` days, for each target side, the open
 accounts with health below ``max_health`` that were not called in the last
 ``cooldown_days`` are ranked by health (lowest first, ties by id) and the
 first ``capacity_per_cadence`` are called. A call moves the agent's
-satisfaction ``weight`` of the way toward ``level``, and a new agent not yet
-activated reaches first value the next day with probability
-``activation_rescue`` (the call fixes an onboarding gap). Each call ends with a
-CSAT answer. Buyers' silent drop-out is not observable, so calls to buyers may
-reach people who have already left (they are charged, with no effect).
+satisfaction ``weight`` of the way toward ``level``; for a new agent not yet
+activated it also closes ``onboarding_fix`` of the gap between its onboarding
+quality and 1, so its first value comes sooner through the side's onboarding
+model (agents.lifecycle.close_onboarding_gap); an agent who would never have
+activated is not activated by a call. Each call ends with a CSAT answer
+drawn from the agent's satisfaction after it. Buyers' silent drop-out is not
+observable, so calls to buyers may reach people who have already left (they
+are charged, with no effect).
 
 Cost: staff time per call, ``minutes_per_touch`` at the fully loaded CS rate
 (cs.staff_cost_per_day per cs.workday_hours), booked to the side called.
@@ -18,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 
 from policies.base import Params, Policy, first_eligible
-
 
 
 class ProactiveOutreach(Policy):
@@ -33,7 +35,7 @@ class ProactiveOutreach(Policy):
         self.cooldown_days = p.number("cooldown_days", "count")
         self.level = p.number("level", "prob")
         self.weight = p.number("weight", "prob")
-        self.activation_rescue = p.number("activation_rescue", "prob")
+        self.onboarding_fix = p.number("onboarding_fix", "prob")
         self.segment = p.segment("segment", self.sides)
         self.cost_per_touch = self.minutes_per_touch / self.workday_minutes * self.staff_cost_per_day
 
@@ -60,4 +62,4 @@ class ProactiveOutreach(Policy):
             limit = cs.allowance(account, self.cost_per_touch)   # the calls the account allows (capacity)
             ids = self.targets(day, cs.view(side), limit)
             cs.contact(self, side, ids, cost_each=self.cost_per_touch, level=self.level, weight=self.weight,
-                       activation_rescue=self.activation_rescue, account=account)
+                       onboarding_fix=self.onboarding_fix, account=account)

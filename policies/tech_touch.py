@@ -6,9 +6,10 @@ last ``cooldown_days`` and have had fewer than ``max_nudges`` nudges, get a
 nudge (most recently healthy first is irrelevant: all eligible, up to the
 budget, lowest health first). A nudge moves satisfaction
 ``weight * fatigue ** (nudges already received)`` of the way toward
-``level`` (fatigue with repetition), and brings a not yet activated agent to
-first value the next day with probability ``activation_rescue``. No CSAT
-(it is not a conversation).
+``level`` (fatigue with repetition), and closes ``onboarding_fix`` (with
+the same fatigue) of a not yet activated agent's onboarding gap, so its
+first value comes sooner if it was coming at all (as for a call, see
+:mod:`policies.proactive_outreach`). No CSAT (it is not a conversation).
 
 Cost: ``cost_per_message`` per nudge (tiny), within ``budget_per_month``.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from policies.base import Params, Policy, first_eligible
-
 
 
 class TechTouch(Policy):
@@ -32,7 +32,7 @@ class TechTouch(Policy):
         self.fatigue = p.number("fatigue", "prob")
         self.level = p.number("level", "prob")
         self.weight = p.number("weight", "prob")
-        self.activation_rescue = p.number("activation_rescue", "prob")
+        self.onboarding_fix = p.number("onboarding_fix", "prob")
         self.segment = p.segment("segment", self.sides)
 
     def setup(self, cs) -> None:
@@ -59,6 +59,6 @@ class TechTouch(Policy):
             ids = self.targets(day, view, limit)
             if ids.size == 0:
                 continue
-            weight = self.weight * self.fatigue ** view.at("nudges", ids).astype(float)
-            cs.contact(self, side, ids, cost_each=self.cost_per_message, level=self.level, weight=weight,
-                       activation_rescue=self.activation_rescue, kind="nudge", account=self.key)
+            fatigue = self.fatigue ** view.at("nudges", ids).astype(float)
+            cs.contact(self, side, ids, cost_each=self.cost_per_message, level=self.level, weight=self.weight * fatigue,
+                       onboarding_fix=self.onboarding_fix * fatigue, kind="nudge", account=self.key)

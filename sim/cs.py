@@ -5,7 +5,8 @@ model hands it the day's events; it raises reactive tickets (failed orders,
 bad trips, onboarding questions, payout problems), computes every agent's
 health score from observables, lets the active policies act, advances the
 SimPy desk (sim/desk.py) by one day and applies what the finished tickets do
-(satisfaction, CSAT, dispute outcomes).
+(satisfaction, CSAT; a policy's own tickets, such as disputes, through its
+``on_tickets``).
 
 Policies (policies/) see the market only through :meth:`CSOps.view`, an
 :class:`ObservableView` of one side that exposes observable arrays as
@@ -31,9 +32,10 @@ import numpy as np
 from numba import njit
 
 from agents import buyers as buyers_rules
+from agents import drivers as drivers_rules
 from agents import sellers as sellers_rules
 from agents.base import Side
-from agents.lifecycle import add_counts, churn, move_satisfaction
+from agents.lifecycle import add_counts, churn, close_onboarding_gap, move_satisfaction
 from sim.desk import CSDesk
 from sim.streams import ATTRIBUTE_DAY, uniform_at
 
@@ -336,10 +338,15 @@ class Finished:
 
     side: str
     agents: np.ndarray
-    kind: np.ndarray
+    kind: np.ndarray          # codes of KIND
     resolved: np.ndarray      # False: abandoned
-    outcome: np.ndarray       # dispute/appeal decided in the agent's favour
     wait_days: np.ndarray
+    tickets: np.ndarray       # ticket ids, for the CS actions that settle them
+
+    def subset(self, rows) -> "Finished":
+        """The tickets at ``rows`` (a mask or positions)."""
+        return Finished(self.side, self.agents[rows], self.kind[rows], self.resolved[rows], self.wait_days[rows],
+                        self.tickets[rows])
 
 
 @dataclass
@@ -348,7 +355,6 @@ class Levers:
 
     onboarding: dict = field(default_factory=dict)   # side -> (policy, boost, cost per agent)
     referral: dict = field(default_factory=dict)     # side -> (policy, rate multiplier, bonus)
-    disputes: dict | None = None                      # fair disputes settings (drivers)
 
 
 class _Tickets:
@@ -987,26 +993,23 @@ class CSOps:
         if tid.size == 0:
             return
         side_code = T["side"][tid]
-        outcome = np.ones(tid.size, dtype=bool)
+        # policy-owned tickets first: what the policy does with them (a dispute settled) sets how
+        # the contact feels, a penalty on its level (0 unless the policy says otherwise)
+        penalty = np.zeros(tid.size)
         owners = T["owner"][tid]
-        # policy-owned tickets: their engine effect first (disputes), which sets the outcome
         for idx in np.unique(owners[owners >= 0]):
             rows = np.flatnonzero(owners == idx)
             policy = self.policies[idx] if idx < len(self.policies) else None
-            kinds = T["kind"][tid[rows]]
-            for kname in ("rating_dispute", "deactivation_appeal"):
-                sel = rows[kinds == KIND[kname]]
-                if sel.size:
-                    outcome[sel] = self._resolve_dispute(kname, tid[sel], resolved[sel], day)
-            if policy is not None and hasattr(policy, "on_tickets"):
-                for code in np.unique(side_code[rows]):
-                    r = rows[side_code[rows] == code]
-                    policy.on_tickets(day, self, Finished(SIDE_NAMES[code], T["agent"][tid[r]].copy(),
-                                                          T["kind"][tid[r]].copy(), resolved[r].copy(),
-                                                          outcome[r].copy(), wait[r].copy()))
-        penalty = np.zeros(tid.size)
-        if self.levers.disputes is not None:
-            penalty = np.where(outcome, 0.0, self.levers.disputes["denied_penalty"])
+            if policy is None or not hasattr(policy, "on_tickets"):
+                self._settle_orphans(tid[rows], resolved[rows])
+                continue
+            for code in np.unique(side_code[rows]):
+                r = rows[side_code[rows] == code]
+                got = policy.on_tickets(day, self, Finished(SIDE_NAMES[code], T["agent"][tid[r]].copy(),
+                                                            T["kind"][tid[r]].copy(), resolved[r].copy(),
+                                                            wait[r].copy(), tid[r].copy()))
+                if got is not None:
+                    penalty[r] = got
         for code in np.unique(side_code):
             name = SIDE_NAMES[code]
             s, st = m.sides[name], self.state[name]
@@ -1019,9 +1022,8 @@ class CSOps:
             live = s.alive[agents]
             move_satisfaction(s, agents[live], level[live], c.weight)
             key = self._key(code, T["kind"][tid[r]].astype(np.int64), T["sub"][tid[r]])
-            noise = c.csat_noise_sd * m.streams.normal("cs.csat", 0, agents,
-                                                       sub=key * 65536 + T["day"][tid[r]])
-            answer = np.clip(np.rint(1 + 4 * level + noise), 1, 5)
+            noise = m.streams.normal("cs.csat", 0, agents, sub=key * 65536 + T["day"][tid[r]])
+            answer = self._csat_from_state(s.satisfaction[agents], noise)
             bad = ~resolved[r] | (answer <= 2)
             st.bad_contact_day[agents[bad]] = day
             self._csat_answers(name, answer[live], f)
@@ -1043,25 +1045,30 @@ class CSOps:
         return self.policies.index(policy)
 
     def contact(self, policy, side: str, ids, *, cost_each: float, level: float, weight,
-                activation_rescue: float = 0.0, kind: str = "touch", account: str | None = None) -> np.ndarray:
+                onboarding_fix=0.0, kind: str = "touch", account: str | None = None) -> np.ndarray:
         """Touch agents (staff call or, with ``kind="nudge"``, an automated message); return those touched.
 
         Each touch costs ``cost_each`` and one unit of the account's capacity;
         the first ones in ``ids`` are served until budget or capacity runs
         out. Satisfaction of those touched moves toward ``level`` by
-        ``weight`` (scalar or one per id); a not yet activated agent reaches
-        first value tomorrow with probability ``activation_rescue``. A staff
-        touch ends with a CSAT answer.
+        ``weight`` (scalar or one per id). A touched agent not yet activated
+        has ``onboarding_fix`` (scalar or one per id) of its onboarding gap
+        closed, through the side's onboarding model
+        (agents.lifecycle.close_onboarding_gap): its first value comes
+        sooner if it was coming at all. A staff touch ends with a CSAT answer
+        from the agent's satisfaction after the call (:meth:`_csat_from_state`).
         """
         name = policy.name
         ids = np.asarray(ids, dtype=np.int64)
         k = self._grant(account or name, ids.size, cost_each, 1.0)
         weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), ids.shape)[:k]
+        fix = np.broadcast_to(np.asarray(onboarding_fix, dtype=np.float64), ids.shape)[:k]
         ids = ids[:k]
         if k == 0:
             return ids
         self.charge(name, side, k * cost_each)
-        s, st, day = self._model.sides[side], self.state[side], self.day
+        m, day = self._model, self.day
+        s, st = m.sides[side], self.state[side]
         live = s.alive[ids]
         move_satisfaction(s, ids[live], level, weight[live])
         if kind == "nudge":
@@ -1070,16 +1077,25 @@ class CSOps:
         else:
             st.touches[ids] += 1
             st.last_touch_day[ids] = day
-        if activation_rescue > 0:
-            waiting = ids[live & (s.activation_day[ids] < 0)]
-            u = self._model.streams.uniform(f"cs.{kind}_rescue", day, waiting)
-            rescued = waiting[u < activation_rescue]
-            s.activation_due[rescued] = np.minimum(s.activation_due[rescued], day + 1)
+        if fix.any():
+            waiting = live & (s.activation_day[ids] < 0) & (fix > 0)
+            rounding = m.streams.uniform(f"cs.{kind}_onboarding", day, ids[waiting])
+            close_onboarding_gap(s, ids[waiting], day, fix[waiting], getattr(m.market, side).onboarding, rounding)
         if kind != "nudge":
-            noise = self.conf.contact.csat_noise_sd * self._model.streams.normal("cs.touch_csat", day, ids[live])
-            answers = np.clip(np.rint(1 + 4 * level + noise), 1, 5)
-            self._touch_answers.setdefault(side, []).append(answers)
+            noise = m.streams.normal("cs.touch_csat", day, ids[live])
+            self._touch_answers.setdefault(side, []).append(self._csat_from_state(s.satisfaction[ids[live]], noise))
         return ids
+
+    def _csat_from_state(self, satisfaction: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """CSAT answers 1-5 of agents with ``satisfaction`` (0-1) after a contact: round(1 + 4 s + sd z), clipped.
+
+        ``noise`` is one standard normal draw per agent, scaled by the
+        survey noise ``cs.contact.csat_noise_sd`` (points). Satisfaction after
+        the contact carries both what the agent lived through before it and
+        what the contact did (the move toward its level), so two agents
+        treated alike answer differently when their experience differed.
+        """
+        return np.clip(np.rint(1 + 4 * satisfaction + self.conf.contact.csat_noise_sd * noise), 1, 5)
 
     def offer_return(self, policy, side: str, ids, *, offer_cost: float, incentive: float,
                      accept_prob: float, level: float, account: str | None = None) -> np.ndarray:
@@ -1162,85 +1178,125 @@ class CSOps:
         self.charge(name, side, count * bonus, incentive=True)
         del k
 
-    def enable_disputes(self, policy, *, review_minutes: float, appeal_minutes: float, patience_days: float,
-                        contest_unfair: float, contest_fair: float, contest_deactivation: float,
-                        reverse_unfair: float, reverse_fair: float, reinstate_good: float,
-                        reinstate_bad: float, restore_share: float, denied_penalty: float,
-                        priority: int) -> None:
-        """Drivers may contest low ratings and deactivations; the desk reviews them (see fair_disputes)."""
-        self.levers.disputes = dict(policy=policy, review_minutes=review_minutes, appeal_minutes=appeal_minutes,
-                                    patience_days=patience_days, contest_unfair=contest_unfair,
-                                    contest_fair=contest_fair, contest_deactivation=contest_deactivation,
-                                    reverse_unfair=reverse_unfair, reverse_fair=reverse_fair,
-                                    reinstate_good=reinstate_good, reinstate_bad=reinstate_bad,
-                                    restore_share=restore_share, denied_penalty=denied_penalty,
-                                    priority=priority)
+    # ------------------------------------------------------------------ disputes (drivers)
+    def contest_low_ratings(self, policy, *, contest_unfair: float, contest_fair: float, service_minutes: float,
+                            patience_days: float, priority: int) -> np.ndarray:
+        """Drivers contest today's low ratings; the contests go to the desk. Returns their ticket ids.
 
-    def file_disputes(self, policy) -> tuple[int, int]:
-        """Engine side of fair disputes, called by the policy each day: today's contests go to the desk.
-
-        Drivers know whether a low rating was their fault; they contest unfair
+        Drivers know whether a low rating was their fault: they contest unfair
         ones with probability ``contest_unfair`` and deserved ones with
-        ``contest_fair``. Drivers due for deactivation appeal with probability
-        ``contest_deactivation`` and keep driving while the appeal is reviewed.
-        Returns (disputes, appeals) filed.
+        ``contest_fair``. A contest is a ``rating_dispute`` ticket of the
+        policy (mean ``service_minutes``, ``patience_days``, ``priority``); the
+        ticket keeps the rating given and the truth (out of the policy's
+        sight) for :meth:`review_findings` and :meth:`reverse_ratings`.
         """
-        d = self.levers.disputes
-        m, day = self._model, self.day
-        drivers, st = m.sides["drivers"], self.state["drivers"]
-        idx = self._index(policy)
         low = (self._events or {}).get("low_ratings")
-        n_disputes = 0
-        if low is not None and low[0].size:
-            ids, sub, unfair, score = low
-            p = np.where(unfair, d["contest_unfair"], d["contest_fair"])
-            contests = m.streams.uniform("cs.dispute_contest", day, ids, sub=sub) < p
-            n_disputes = int(np.count_nonzero(contests))
-            self.submit(idx, "drivers", ids[contests], "rating_dispute", d["review_minutes"], d["patience_days"],
-                        d["priority"], sub=sub[contests], flag=unfair[contests], score=score[contests])
-        conf = m.market.drivers
-        from agents import drivers as drivers_rules
-        due = drivers_rules.due_for_deactivation(drivers, conf)
+        if low is None or low[0].size == 0:
+            return np.empty(0, np.int64)
+        ids, sub, unfair, score = low
+        p = np.where(unfair, contest_unfair, contest_fair)
+        contests = self._model.streams.uniform("cs.dispute_contest", self.day, ids, sub=sub) < p
+        return self.submit(self._index(policy), "drivers", ids[contests], "rating_dispute", service_minutes,
+                           patience_days, priority, sub=sub[contests], flag=unfair[contests], score=score[contests])
+
+    def appeal_deactivations(self, policy, *, contest: float, service_minutes: float, priority: int) -> np.ndarray:
+        """Drivers due for deactivation appeal with probability ``contest``; returns the appeals' ticket ids.
+
+        An appealing driver keeps driving while the ``deactivation_appeal``
+        ticket is reviewed (never abandoned); one appeal at a time, drawn per
+        (driver, its appeal count), the same in every arm.
+        """
+        m, st = self._model, self.state["drivers"]
+        due = drivers_rules.due_for_deactivation(m.sides["drivers"], m.market.drivers)
         due = due[~st.appeal_open[due]]
         appeals = due[m.streams.uniform("cs.appeal_contest", ATTRIBUTE_DAY, due,
-                                        sub=st.appeals[due].astype(np.int64)) < d["contest_deactivation"]]
+                                        sub=st.appeals[due].astype(np.int64)) < contest]
         st.appeal_open[appeals] = True
-        self.submit(idx, "drivers", appeals, "deactivation_appeal", d["appeal_minutes"], math.inf, d["priority"],
-                    sub=st.appeals[appeals].astype(np.int64))
+        tid = self.submit(self._index(policy), "drivers", appeals, "deactivation_appeal", service_minutes, math.inf,
+                          priority, sub=st.appeals[appeals].astype(np.int64))
         st.appeals[appeals] += 1
-        minutes = n_disputes * d["review_minutes"] + appeals.size * d["appeal_minutes"]
-        self.charge(policy.name, "drivers", minutes / (60.0 * self.conf.workday_hours) * self.conf.staff_cost_per_day)
-        return n_disputes, int(appeals.size)
+        return tid
 
-    def _resolve_dispute(self, kind: str, tid: np.ndarray, resolved: np.ndarray, day: int) -> np.ndarray:
-        """Engine: decide finished disputes/appeals with what the reviewer finds (latent truth)."""
-        d = self.levers.disputes
-        m, T = self._model, self.tickets
-        drivers, st = m.sides["drivers"], self.state["drivers"]
-        agents, sub = T["agent"][tid], T["sub"][tid]
-        if d is None:   # the policy was switched off while these were in review
-            d = dict(reverse_unfair=0.0, reverse_fair=0.0, reinstate_good=0.0, reinstate_bad=0.0,
-                     restore_share=0.0)
-        conf = m.market.drivers
+    def _track_record_good(self, agents: np.ndarray) -> np.ndarray:
+        """Whether each driver's observable rating history says it is a good driver.
+
+        The share of its ratings that were low, l, estimates its quality as
+        q = (1 - l) / (1 - bad_luck_low_rating) (a trip is rated high when it went
+        well and the rider was fair); good if q >= drivers.good_quality. A
+        driver with no ratings yet counts as good (benefit of the doubt).
+        """
+        drivers, conf = self._model.sides["drivers"], self._model.market.drivers
+        count = drivers.rating_count[agents].astype(np.float64)
+        low_share = drivers.low_ratings[agents] / np.maximum(count, 1.0)
+        return (1.0 - low_share) / (1.0 - conf.bad_luck_low_rating) >= conf.good_quality
+
+    def review_findings(self, finished: Finished, accuracy: float) -> np.ndarray:
+        """What a reviewer concludes from the evidence of finished disputes of one kind: the driver is right (True).
+
+        With probability ``accuracy`` the trip records (GPS trace, timings,
+        messages) settle the case and the reviewer finds the truth (for a
+        rating dispute: the rating was not the driver's fault; for a
+        deactivation appeal: the driver is genuinely good, quality >=
+        drivers.good_quality). Otherwise they are inconclusive and the
+        reviewer goes by the driver's observable rating history
+        (:meth:`_track_record_good`). Drawn per (driver, the ticket's event),
+        the same in every arm; the truth never leaves the engine.
+        """
+        T, agents = self.tickets, finished.agents
+        kinds = np.unique(finished.kind)
+        if kinds.size > 1:
+            raise ValueError("review_findings: one kind of ticket at a time")
+        if kinds.size == 0:
+            return np.empty(0, bool)
+        kind = KINDS[int(kinds[0])]
         if kind == "rating_dispute":
-            unfair = T["flag"][tid]
-            p = np.where(unfair, d["reverse_unfair"], d["reverse_fair"])
-            u = m.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=sub * 4096 + T["day"][tid])
-            win = resolved & (u < p) & drivers.alive[agents]
-            w = agents[win]
-            score = T["score"][tid][win]   # the rating being reversed, as the rider gave it
-            weight = 1.0 / np.minimum(np.maximum(drivers.rating_count[w], 1), conf.deactivation.window)
-            drivers.rating_mean[w] = np.minimum(5.0, drivers.rating_mean[w] + (5.0 - score) * weight)
-            drivers.low_ratings[w] = np.maximum(drivers.low_ratings[w] - 1, 0)
-            fix = w[unfair[win]]
-            drivers.satisfaction[fix] = np.minimum(1.0, drivers.satisfaction[fix]
-                                                   + conf.fairness_penalty * d["restore_share"])
-            return win
-        # deactivation appeal
-        good = drivers.quality[agents] >= conf.good_quality
-        p = np.where(good, d["reinstate_good"], d["reinstate_bad"])
-        u = m.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, agents, sub=sub)
-        win = resolved & (u < p) & drivers.alive[agents]
+            truth, key = T["flag"][finished.tickets], self._dispute_key(finished.tickets)
+        elif kind == "deactivation_appeal":
+            conf = self._model.market.drivers
+            truth = self._model.sides["drivers"].quality[agents] >= conf.good_quality
+            key = T["sub"][finished.tickets]
+        else:
+            raise ValueError(f"review_findings: {kind} tickets have nothing to review")
+        u = self._model.streams.uniform(f"cs.{kind}_evidence", ATTRIBUTE_DAY, agents, sub=key)
+        return np.where(u < accuracy, truth, self._track_record_good(agents))
+
+    def _dispute_key(self, tickets: np.ndarray) -> np.ndarray:
+        """The stream sub-counter of a rating dispute's decisions: its trip and the day it was filed."""
+        return self.tickets["sub"][tickets] * 4096 + self.tickets["day"][tickets]
+
+    def reverse_ratings(self, finished: Finished, chance: np.ndarray, restore_share: float) -> np.ndarray:
+        """Reverse each resolved rating dispute with its ``chance``; return which were reversed (the driver won).
+
+        A reversed rating is replaced by a 5 in the driver's rolling mean and
+        no longer counts as low; if it truly was not the driver's fault, the
+        driver gets back ``restore_share`` of the satisfaction it cost
+        (drivers.fairness_penalty).
+        """
+        m, T = self._model, self.tickets
+        drivers, conf = m.sides["drivers"], m.market.drivers
+        agents, tickets = finished.agents, finished.tickets
+        u = m.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=self._dispute_key(tickets))
+        win = finished.resolved & (u < chance) & drivers.alive[agents]
+        w = agents[win]
+        score = T["score"][tickets][win]   # the rating being reversed, as the rider gave it
+        weight = 1.0 / np.minimum(np.maximum(drivers.rating_count[w], 1), conf.deactivation.window)
+        drivers.rating_mean[w] = np.minimum(5.0, drivers.rating_mean[w] + (5.0 - score) * weight)
+        drivers.low_ratings[w] = np.maximum(drivers.low_ratings[w] - 1, 0)
+        fix = w[T["flag"][tickets][win]]     # the driver knows it was not its fault: only then is the grievance healed
+        drivers.satisfaction[fix] = np.minimum(1.0, drivers.satisfaction[fix] + conf.fairness_penalty * restore_share)
+        return win
+
+    def settle_appeals(self, finished: Finished, chance: np.ndarray) -> np.ndarray:
+        """Reinstate each appealing driver with its ``chance``, deactivate the others; return who was reinstated.
+
+        Reinstatement clears the rating history; an upheld appeal deactivates
+        the driver (and so it churns) on the day of the decision.
+        """
+        m = self._model
+        drivers, st, day = m.sides["drivers"], self.state["drivers"], self.day
+        agents = finished.agents
+        u = m.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, agents, sub=self.tickets["sub"][finished.tickets])
+        win = finished.resolved & (u < chance) & drivers.alive[agents]
         st.appeal_open[agents] = False
         w = agents[win]
         drivers.rating_mean[w] = 5.0
@@ -1252,6 +1308,14 @@ class CSOps:
         churn(drivers, lose, day)
         self.deactivated_today += lose.size
         return win
+
+    def _settle_orphans(self, tid: np.ndarray, resolved: np.ndarray) -> None:
+        """Tickets whose policy was switched off while they were at the desk: appeals are upheld, nothing reversed."""
+        appeals = self.tickets["kind"][tid] == KIND["deactivation_appeal"]
+        if appeals.any():
+            t = tid[appeals]
+            self.settle_appeals(Finished("drivers", self.tickets["agent"][t], self.tickets["kind"][t],
+                                         resolved[appeals], np.zeros(t.size), t), np.zeros(t.size))
 
     # ------------------------------------------------------------------ costs
     def costs_today(self) -> dict:

@@ -264,3 +264,189 @@ def test_monthly_churn_counts_first_departures_of_won_back_agents():
 def test_observable_view_lists_no_latent_name():
     from sim.cs import LATENT
     assert not set(ObservableView.OBSERVABLE) & LATENT
+
+
+# -- policy effects through the model's mechanisms ----------------------------------------
+
+class _Caller(Policy):
+    name = "caller"
+
+    def setup(self, cs):
+        cs.open_account(self.name, 30)
+
+
+def _model_with_caller(*overrides):
+    cfg = load_config(["scale=tiny", *overrides])
+    model = Marketplace(cfg)
+    caller = _Caller({}, cfg.market, cfg.cs)
+    model.cs.set_policies([caller])
+    return model, caller
+
+
+def test_a_touch_never_activates_an_agent_who_would_never_activate():
+    from agents.base import NEVER
+
+    model, caller = _model_with_caller("market=goods", "days=90", "population.sellers=6000")
+    model.run_until(30)
+    s = model.sides["sellers"]
+    waiting = np.flatnonzero(s.alive[: s.n] & (s.activation_day[: s.n] < 0))
+    never = waiting[s.activation_due[waiting] == NEVER]
+    pending = waiting[s.activation_due[waiting] != NEVER]
+    assert never.size > 5 and pending.size > 5       # both kinds are there to be called
+    due_before = s.activation_due[pending].copy()
+    quality_before = s.onboarding_quality[waiting].copy()
+    day = model.cs.day = model.day - 1     # the calls of the last simulated day's CS operations
+    model.cs.contact(caller, "sellers", waiting, cost_each=0.0, level=0.9, weight=0.5, onboarding_fix=1.0)
+    # the gap is closed for every waiting agent, but only those whose first value was coming get it sooner
+    assert (s.onboarding_quality[waiting] >= quality_before).all() and np.allclose(s.onboarding_quality[waiting], 1)
+    assert (s.activation_due[never] == NEVER).all()
+    assert (s.activation_due[pending] <= due_before).all() and (s.activation_due[pending] > day).all()
+    assert (s.activation_due[pending] < due_before).any()
+    model.run_until(90)
+    assert (s.activation_day[never] < 0).all()
+
+
+def test_onboarding_fix_shortens_the_remaining_time_by_the_onboarding_model():
+    """Remaining days scale by mean_ttfv(q') / mean_ttfv(q), rounded stochastically (mean exact)."""
+    from agents.base import NEVER
+    from agents.lifecycle import mean_ttfv_days
+
+    model, caller = _model_with_caller("market=goods", "days=30", "population.sellers=2000")
+    model.run_until(1)
+    s = model.sides["sellers"]
+    ob = model.market.sellers.onboarding
+    ids = s.add(400)      # agents waiting for first value, 40 days from now, at quality 0.3
+    s.alive[ids], s.join_day[ids], s.activation_day[ids] = True, model.day, -1
+    s.onboarding_quality[ids], s.activation_due[ids] = 0.3, model.day + 40
+    model.cs._grow_state()
+    model.cs.day = model.day
+    model.cs.contact(caller, "sellers", ids, cost_each=0.0, level=0.5, weight=0.0, onboarding_fix=0.5)
+    ratio = float(mean_ttfv_days(0.65, ob) / mean_ttfv_days(0.3, ob))
+    remaining = s.activation_due[ids] - model.day
+    assert set(np.unique(remaining)) <= {math.floor(40 * ratio), math.ceil(40 * ratio)}
+    # the mean of stochastic rounding is exact: the fractional part's binomial error, 3 standard errors
+    frac = 40 * ratio - math.floor(40 * ratio)
+    assert abs(remaining.mean() - 40 * ratio) < 3 * math.sqrt(frac * (1 - frac) / ids.size) + 1e-9
+    assert (s.activation_due[ids] != NEVER).all()
+
+
+def test_csat_after_a_touch_follows_the_agents_state():
+    model, caller = _model_with_caller("market=goods", "days=10", "population.sellers=400")
+    model.run_until(2)
+    s, cs = model.sides["sellers"], model.cs
+    alive = np.flatnonzero(s.alive[: s.n])
+    unhappy, happy = alive[:150], alive[150:300]
+    s.satisfaction[unhappy], s.satisfaction[happy] = 0.2, 0.9
+    cs.start_day(model.day)
+    touched = cs.contact(caller, "sellers", np.concatenate([unhappy, happy]), cost_each=0.0, level=0.85, weight=0.3)
+    answers = cs._touch_answers["sellers"][0]
+    # the answer is the agent's satisfaction after the call, with the survey noise of conf
+    after = s.satisfaction[touched]
+    noise = model.streams.normal("cs.touch_csat", model.day, touched)
+    expected = np.clip(np.rint(1 + 4 * after + model.cfg.cs.contact.csat_noise_sd * noise), 1, 5)
+    assert np.array_equal(answers, expected)
+    # the same call (level, weight) gives different answers to agents who lived through different things:
+    # expected gap 4 * (1 - 0.3) * 0.7 = 1.96 points; noise sd 0.8 over 150 answers each gives a
+    # standard error of the gap near 0.1, so 1.2 is far from both 0 and the expectation's sampling range
+    gap = answers[150:].mean() - answers[:150].mean()
+    assert gap > 1.2
+    assert np.count_nonzero(answers[150:] >= 4) > 2 * np.count_nonzero(answers[:150] >= 4)
+
+
+def _disputes_midway(accuracy):
+    """A rides run with fair disputes, stopped when disputes and appeals have been filed."""
+    cfg = load_config(["scale=tiny", "market=rides", "days=90", "population.drivers=120", "policy=fair_disputes",
+                       f"policy.fair_disputes.evidence_accuracy={accuracy}"])
+    model = Marketplace(cfg)
+    model.run_until(60)
+    return model
+
+
+def _finished(model, tid):
+    """Finished tickets ``tid`` of the drivers, all resolved (as the desk hands them to their policy)."""
+    from sim.cs import Finished
+
+    T = model.cs.tickets
+    return Finished("drivers", T["agent"][tid].copy(), T["kind"][tid].copy(), np.ones(tid.size, bool),
+                    np.zeros(tid.size), tid.copy())
+
+
+def _truth_based_decisions(model, kind, tid):
+    """The decisions of a reviewer who knows the truth (unfair rating; genuinely good driver)."""
+    from sim.streams import ATTRIBUTE_DAY
+
+    policy, T, drivers = model.cs.policies[0], model.cs.tickets, model.sides["drivers"]
+    agents, sub = T["agent"][tid], T["sub"][tid]
+    if kind == "rating_dispute":
+        p = np.where(T["flag"][tid], policy.reverse_unfair, policy.reverse_fair)
+        u = model.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=sub * 4096 + T["day"][tid])
+    else:
+        good = drivers.quality[agents] >= model.market.drivers.good_quality
+        p = np.where(good, policy.reinstate_good, policy.reinstate_bad)
+        u = model.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, agents, sub=sub)
+    return (u < p) & drivers.alive[agents]
+
+
+@pytest.mark.parametrize("kind", ["rating_dispute", "deactivation_appeal"])
+def test_reviewer_with_perfect_evidence_decides_as_the_truth_would(kind):
+    from sim.cs import KIND
+
+    model = _disputes_midway(1.0)
+    T = model.cs.tickets
+    tid = np.flatnonzero(T["kind"][: T.n] == KIND[kind])
+    assert tid.size > 3
+    expected = _truth_based_decisions(model, kind, tid)
+    twin = model.branch()      # deciding changes the drivers: do it on a copy
+    policy = twin.cs.policies[0]
+    penalty = policy.on_tickets(twin.day, twin.cs, _finished(twin, tid))
+    assert np.array_equal(penalty == 0, expected)
+    assert np.array_equal(penalty[~expected], np.full(np.count_nonzero(~expected), policy.denied_penalty))
+    assert 0 < expected.sum() < expected.size
+
+
+def test_reviewer_decides_on_evidence_not_on_the_truth():
+    from sim.cs import KIND
+
+    model = _disputes_midway(0.0)
+    cs, drivers, T = model.cs, model.sides["drivers"], model.cs.tickets
+    conf = model.market.drivers
+    appeals = np.flatnonzero(T["kind"][: T.n] == KIND["deactivation_appeal"])
+    _, first = np.unique(T["agent"][appeals], return_index=True)
+    tid = appeals[np.sort(first)[:2]]         # appeals of two different drivers
+    clean, smeared = T["agent"][tid]
+    # both genuinely good, one with a clean record and one with many low ratings: without conclusive
+    # trip records the reviewer can only tell them apart by their record
+    drivers.quality[[clean, smeared]] = 0.99
+    drivers.rating_count[[clean, smeared]] = 40
+    drivers.low_ratings[clean], drivers.low_ratings[smeared] = 1, 20
+    assert cs.review_findings(_finished(model, tid), 0.0).tolist() == [True, False]
+    assert cs.review_findings(_finished(model, tid), 1.0).tolist() == [True, True]
+    # the track record: quality estimated from the share of low ratings net of riders' bad luck
+    share = np.array([1, 20]) / 40
+    assert cs._track_record_good(np.array([clean, smeared])).tolist() == list(
+        (1 - share) / (1 - conf.bad_luck_low_rating) >= conf.good_quality)
+    # and the decision follows the finding: the smeared good driver is reinstated with the bad ones' chance
+    policy = model.cs.policies[0]
+    twin = model.branch()
+    kept = twin.cs.policies[0].on_tickets(twin.day, twin.cs, _finished(twin, tid)) == 0
+    from sim.streams import ATTRIBUTE_DAY
+    u = model.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, T["agent"][tid], sub=T["sub"][tid])
+    alive = drivers.alive[T["agent"][tid]]
+    assert kept.tolist() == ((u < [policy.reinstate_good, policy.reinstate_bad]) & alive).tolist()
+
+
+def test_reviewer_accuracy_between_truth_and_track_record():
+    """At accuracy a, a share a of findings come from the records (the truth), the rest from the track record."""
+    from sim.cs import KIND
+
+    model = _disputes_midway(0.5)
+    cs, drivers, T = model.cs, model.sides["drivers"], model.cs.tickets
+    n = 4000
+    tid = T.add(n)            # disputes made up for the test: many events of the drivers there are
+    agents = np.arange(n) % drivers.n
+    T["agent"][tid], T["kind"][tid], T["sub"][tid], T["day"][tid] = agents, KIND["rating_dispute"], np.arange(n), 0
+    T["flag"][tid] = ~cs._track_record_good(agents)     # the truth always disagrees with the record here
+    found = cs.review_findings(_finished(model, tid), 0.5)
+    agrees = np.mean(found == T["flag"][tid])
+    # binomial share of n draws at 0.5: 4 standard errors
+    assert abs(agrees - 0.5) < 4 * math.sqrt(0.25 / n)
