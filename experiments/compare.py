@@ -461,11 +461,12 @@ def _watch_parent(parent_pid: int) -> None:
 def _worker_init(parent_pid: int) -> None:
     """In each worker: Ctrl-C is the parent's to handle, and the worker exits when the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's Ctrl-C-like handler is not the worker's
     _quiet()
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="watch-parent").start()
 
 
-def execute(tasks: list, jobs: int, progress: bool, label: str, fn=run_task, folder: OutputFolder | None = None,
+def execute(tasks: list, jobs: int, progress: bool, label: str, fn=None, folder: OutputFolder | None = None,
             keys=None) -> list:
     """Run tasks (in worker processes when jobs > 1) and return their results in task order.
 
@@ -474,6 +475,7 @@ def execute(tasks: list, jobs: int, progress: bool, label: str, fn=run_task, fol
     """
     from tqdm import tqdm
 
+    fn = fn or run_task
     keys = keys or [getattr(t, "key", None) for t in tasks]
     results: list = [None] * len(tasks)
     if folder is not None:
@@ -502,7 +504,14 @@ def execute(tasks: list, jobs: int, progress: bool, label: str, fn=run_task, fol
 
             context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
             pool = context.Pool(min(jobs, len(pending)), initializer=_worker_init, initargs=(os.getpid(),))
-            for i, result in pool.imap_unordered(functools.partial(_indexed, fn), [(i, tasks[i]) for i in pending]):
+            results_iter = pool.imap_unordered(functools.partial(_indexed, fn), [(i, tasks[i]) for i in pending])
+            for _ in pending:
+                while True:
+                    try:  # a short wait at a time, so Ctrl-C is handled at once, not after a run ends
+                        i, result = results_iter.next(timeout=PARENT_POLL_S)
+                        break
+                    except mp.TimeoutError:
+                        continue
                 finish(i, result)
                 bar.update(1)
             pool.close()

@@ -179,7 +179,7 @@ def assumptions(c: Comparison) -> list[str]:
             text = ", ".join(f"{k} {v}" for k, v in prices.items())
             if prices and (policy, text) not in seen:
                 seen.add((policy, text))
-                lines.append(f"{name}: {policy} prices and capacity: {text}.")
+                lines.append(f"{policy}" + (f" in arm {name}" if name != policy else "") + f": {text}.")
     return lines
 
 
@@ -189,7 +189,8 @@ def detail_rows(c: Comparison, side: str) -> tuple[list, list]:
     alpha = 1.0 - c.settings.confidence
     d = c.details(side)
     survey = d["answers"].notna().any()
-    header = ["metric", "arm", "mean", f"difference to {c.baseline.name} [{pct}% interval]", "p (Holm)"]
+    header = ["metric", "arm", "mean", f"difference to {c.baseline.name} [{pct}% interval]", "p (Holm)",
+              "replicates for 80% power"]
     header += ["answers per run"] if survey else []
     rows = []
     for _, r in d.iterrows():
@@ -198,7 +199,7 @@ def detail_rows(c: Comparison, side: str) -> tuple[list, list]:
         row = [FORMATS.get(r["metric"], (r["metric"],))[0], r["arm"] + (" (baseline)" if is_base else ""),
                _fmt(r["metric"], r["mean"]),
                ("-" if is_base else _interval(r["metric"], r["diff"], r["lo"], r["hi"]), resolved),
-               "-" if is_base else _p(r["p_holm"])]
+               "-" if is_base else _p(r["p_holm"]), "-" if is_base else _needed(r["replicates_needed"], r["diff"])]
         if survey:
             few = _finite(r["answers"]) and r["answers"] < c.settings.guards["min_answers"]
             row.append("" if not _finite(r["answers"]) else f"{'≈' if r['metric'] == 'nps' else ''}"
@@ -207,27 +208,10 @@ def detail_rows(c: Comparison, side: str) -> tuple[list, list]:
     return header, rows
 
 
-def needed_rows(c: Comparison) -> tuple[list, list]:
-    """Replicates each headline difference needs for 80% power at the report's level."""
-    st = c.stats
-    keys = [(s, m) for m in ("monthly_churn", "ltv", "nps") for s in tables.sides_of(c)] + [
-        ("platform", "net_contribution")]
-    keyed = st.set_index(["arm", "side", "metric"])
-    keys = [k for k in keys if any((a, *k) in keyed.index and _finite(keyed.loc[(a, *k)]["diff"])
-                                   for a in c.arm_names[1:])]
-    header = ["arm"] + [_label(s, m) for s, m in keys]
-    rows = []
-    for arm in c.arm_names[1:]:
-        row = [arm]
-        for s, m in keys:
-            r = keyed.loc[(arm, s, m)] if (arm, s, m) in keyed.index else None
-            n = None if r is None else r["replicates_needed"]
-            if r is None or not _finite(n):
-                row.append("none (no difference)" if r is not None and r["diff"] == 0 else "n/a")
-            else:
-                row.append((f"{int(n):,}" + (" ✓" if r["resolved_holm"] else ""), bool(r["resolved_holm"])))
-        rows.append(row)
-    return header, rows
+def _needed(n, diff) -> str:
+    if _finite(n):
+        return f"{int(n):,}"
+    return "none (no difference)" if diff == 0 else "n/a"
 
 
 def crn_rows(c: Comparison) -> tuple[list, list, dict]:
@@ -525,7 +509,8 @@ def markdown_text(c: Comparison, figs: list, out: Path) -> str:
              + f". Intervals: {pct}% paired t (not adjusted); p (Holm): p-values adjusted for multiplicity by "
              f"Holm's method within two families, the {int((c.stats['family'] == 'headline').sum())} net-contribution "
              f"tests of the answer and the {int((c.stats['family'] == 'details').sum())} tests of the side tables."
-             + (f" {c.resumed} runs were loaded from an earlier, interrupted start." if c.resumed else ""))
+             + (f" {c.resumed} of the runs were loaded from this folder, saved by an earlier start of the same "
+                "command." if c.resumed else ""))
     h_header, h_rows = headline_rows(c)
     md = [f"# Policy comparison: {names} vs {c.baseline.name}", "", intro, "", "## The answer", "", verdict(c), "",
           _md_table(h_header, h_rows), "",
@@ -552,11 +537,13 @@ def markdown_text(c: Comparison, figs: list, out: Path) -> str:
     md += ["## Figures", ""]
     for name, title in figs[1:]:
         md += [f"### {title}", "", f"![{title}]({name})", ""]
-    n_header, n_rows = needed_rows(c)
+    net = c.stats[c.stats["family"] == "headline"].set_index("arm")
     md += ["## Replicates needed", "",
-           f"Replicates per arm for 80% power to resolve each difference at the {pct}% level (paired t, the observed "
-           f"spread taken as the truth; before Holm's correction). This comparison used {s.replicates}; ✓ = resolved "
-           "after Holm's correction.", "", _md_table(n_header, n_rows), ""]
+           f"Replicates per arm for 80% power to resolve a difference at the {pct}% level (paired t, the observed "
+           f"spread taken as the truth, before Holm's correction); this comparison used {s.replicates}. Net "
+           "contribution: " + ", ".join(f"{arm} {_needed(net.loc[arm, 'replicates_needed'], net.loc[arm, 'diff'])}"
+                                        for arm in net.index)
+           + ". The side tables give it for every metric.", ""]
     crn_header, crn_table, _ = crn_rows(c)
     md += ["## Common random numbers", "",
            "Every arm of a replicate sees the same luck, so paired differences vary less than differences of "

@@ -144,7 +144,8 @@ def best_arm(c: Comparison) -> str:
 
 
 def side_detail(c: Comparison, side: str) -> pd.DataFrame:
-    """Long table of one side (or ``platform``): arm, metric, arm mean, difference (interval), Holm p, answers."""
+    """Long table of one side (or ``platform``): metric, arm, mean, difference (interval), Holm p, replicates needed
+    for 80% power, survey answers per run."""
     st = c.stats
     metrics = PLATFORM_DETAIL if side == "platform" else SIDE_DETAIL
     levels = c.tidy.groupby(["arm", "side", "metric"])["value"].mean()
@@ -155,15 +156,18 @@ def side_detail(c: Comparison, side: str) -> pd.DataFrame:
             continue
         for arm in c.arm_names:
             row = {"metric": metric, "arm": arm, "mean": levels.get((arm, side, metric), math.nan),
-                   "diff": math.nan, "lo": math.nan, "hi": math.nan, "p_holm": math.nan, "answers": math.nan}
+                   "diff": math.nan, "lo": math.nan, "hi": math.nan, "p_holm": math.nan,
+                   "replicates_needed": math.nan, "answers": math.nan}
             sel = st[(st["arm"] == arm) & (st["side"] == side) & (st["metric"] == metric)]
             if len(sel):
                 r = sel.iloc[0]
-                row.update(diff=r["diff"], lo=r["lo"], hi=r["hi"], p_holm=r["p_holm"])
+                row.update(diff=r["diff"], lo=r["lo"], hi=r["hi"], p_holm=r["p_holm"],
+                           replicates_needed=r["replicates_needed"])
             if metric in ANSWERS:
                 row["answers"] = answers.get((arm, side, metric), math.nan)
             rows.append(row)
-    return pd.DataFrame(rows, columns=["metric", "arm", "mean", "diff", "lo", "hi", "p_holm", "answers"])
+    return pd.DataFrame(rows, columns=["metric", "arm", "mean", "diff", "lo", "hi", "p_holm", "replicates_needed",
+                                       "answers"])
 
 
 def answers_per_run(c: Comparison) -> dict:
@@ -200,13 +204,14 @@ def guards(c: Comparison) -> list[str]:
                    f"{(1 - c.settings.confidence) / k:.3g}, where the t critical value with {n - 1} degrees of freedom "
                    f"is {stats.t_crit_level(n, (1 - c.settings.confidence) / k):.1f} (normal: "
                    f"{stats.z_level((1 - c.settings.confidence) / k):.2f}); use replicates={need} or more.")
-    few = []
-    for (arm, side, metric), n_answers in answers_per_run(c).items():
-        if np.isfinite(n_answers) and n_answers < g["min_answers"]:
-            few.append(f"{metric.upper()} {side} ({arm}: {n_answers:.0f})")
+    fewest: dict[tuple[str, str], float] = {}
+    for (_, side, metric), n_answers in answers_per_run(c).items():
+        if np.isfinite(n_answers):
+            fewest[(side, metric)] = min(n_answers, fewest.get((side, metric), math.inf))
+    few = [f"{metric.upper()} {side} ({n:.0f})" for (side, metric), n in fewest.items() if n < g["min_answers"]]
     if few:
-        out.append(f"Survey metrics resting on fewer than {g['min_answers']} answers per run: " + ", ".join(few[:6])
-                   + (f" and {len(few) - 6} more" if len(few) > 6 else "") + "; read them as anecdotes.")
+        out.append(f"Survey metrics resting on fewer than {g['min_answers']} answers per run (fewest in any arm): "
+                   + ", ".join(few) + "; read their differences as anecdotes.")
     return out
 
 
