@@ -9,7 +9,7 @@ Formulas (n replicates with a finite value in both arms, confidence 1 - alpha):
 * mean difference  d = mean(d_r); sd = sample standard deviation of d_r (ddof 1)
 * interval         d +- t_{1-alpha/2, n-1} * sd / sqrt(n)            (paired t interval)
 * relative change  d / |mean(baseline_r)|                             (undefined if the baseline mean is 0)
-* p-value        two-sided paired t test of mean(d_r) = 0 (scipy.stats.ttest_rel)
+* p-value        two-sided paired t test of mean(d_r) = 0 (as scipy.stats.ttest_rel)
 * Holm-adjusted p-values over a family of tests (statsmodels multipletests,
   method "holm"): the step-down Bonferroni correction, which keeps the chance
   of any false "resolved" in the family at most alpha
@@ -55,8 +55,8 @@ class PairedDiff:
     lo: float
     hi: float
     rel: float | None
-    replicates_needed: int | None   # at 80% power and the test's level (1 - confidence)
     p: float = math.nan             # two-sided paired t test of no difference
+    confidence: float = 0.95
 
     @property
     def width(self) -> float:
@@ -66,6 +66,12 @@ class PairedDiff:
     def resolved(self) -> bool:
         """Whether the interval excludes 0 (the difference is resolved at the chosen confidence)."""
         return bool(np.isfinite(self.lo) and (self.lo > 0 or self.hi < 0))
+
+    @property
+    def replicates_needed(self) -> int | None:
+        """Replicates for 80% power at level 1 - confidence (see :func:`replicates_needed`; computed on demand,
+        it takes a root finder)."""
+        return replicates_needed(self.diff, self.sd, self.confidence) if self.n >= 2 else None
 
 
 def t_crit(n: int, confidence: float) -> float:
@@ -130,21 +136,20 @@ def paired(arm, base, confidence: float = 0.95) -> PairedDiff:
     a, b = a[ok], b[ok]
     n = int(a.size)
     if n == 0:
-        return PairedDiff(0, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, None, None)
+        return PairedDiff(0, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, None, math.nan, confidence)
     d = a - b
     mean = float(d.mean())
     mean_base = float(b.mean())
     rel = mean / abs(mean_base) if mean_base != 0 else None
     if n < 2:
-        return PairedDiff(n, float(a.mean()), mean_base, mean, math.nan, math.nan, math.nan, rel, None)
+        return PairedDiff(n, float(a.mean()), mean_base, mean, math.nan, math.nan, math.nan, rel, math.nan, confidence)
     sd = float(d.std(ddof=1))
     half = t_crit(n, confidence) * sd / math.sqrt(n)
     if sd == 0:  # every replicate shows the same difference: certain, or certainly none
         p = 1.0 if mean == 0 else 0.0
-    else:
-        p = float(_st.ttest_rel(a, b).pvalue)
-    return PairedDiff(n, float(a.mean()), mean_base, mean, sd, mean - half, mean + half, rel,
-                      replicates_needed(mean, sd, confidence), p)
+    else:  # what scipy.stats.ttest_rel gives, from the statistic the interval uses
+        p = float(2.0 * _st.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+    return PairedDiff(n, float(a.mean()), mean_base, mean, sd, mean - half, mean + half, rel, p, confidence)
 
 
 def unpaired_width(arm, base, confidence: float = 0.95) -> float:

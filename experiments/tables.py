@@ -64,7 +64,9 @@ def paired_table(table: pd.DataFrame, baseline: str, confidence: float) -> pd.Da
             p = stats.paired(values, base, confidence)
             rows.append({"arm": arm, "side": side, "metric": metric, "n": p.n, "mean_base": p.mean_base,
                          "mean_arm": p.mean_arm, "diff": p.diff, "sd": p.sd, "lo": p.lo, "hi": p.hi,
-                         "rel": p.rel, "p": p.p, "replicates_needed": p.replicates_needed, "resolved": p.resolved,
+                         "rel": p.rel, "p": p.p,
+                         "replicates_needed": p.replicates_needed if family(side, metric) else math.nan,
+                         "resolved": p.resolved,
                          "width": p.width, "unpaired_width": stats.unpaired_width(values, base, confidence)})
     out = pd.DataFrame(rows)
     if len(out):
