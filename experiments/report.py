@@ -438,18 +438,13 @@ def fig_cost_benefit(c: Comparison, path: Path | None = None):
     ax.set_title(f"Cost and benefit (bars: mean paired difference, whiskers: {_pct(c)}% interval)", fontsize=10)
     ax.legend(loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    start = c.runs[0]["start_day"]
-    days = np.arange(c.days)
     axc.axhline(0, **{**BASE_STYLE, "linewidth": 1.4}, label=f"{c.baseline.name} (baseline)")
-    for arm in arms:
-        diff = _paired(c, arm, lambda r: np.cumsum(np.where(days >= start, r["series"]["net_contribution"], 0.0)))
-        mean, half = _mean_band(diff / 1e3, c.settings.confidence)
-        months = days / MONTH_DAYS
-        axc.plot(months, mean, label=arm, **colors[arm])
-        axc.fill_between(months, mean - half, mean + half, color=colors[arm]["color"], alpha=0.12, linewidth=0)
+    months = np.arange(c.days) / MONTH_DAYS
+    for arm in arms:  # lines only: each arm's band is in the payback small multiples
+        axc.plot(months, _cumulative_extra(c, arm).mean(axis=0) / 1e3, label=arm, **colors[arm])
     axc.set_xlabel("month of the run (30 days)")
     axc.set_ylabel(f"cumulative extra net contribution (thousand {CURRENCY})", fontsize=9)
-    axc.set_title("Payback: cumulative extra net contribution (bands: intervals)", fontsize=10)
+    axc.set_title("Payback: cumulative extra net contribution (mean over replicates)", fontsize=10)
     axc.grid(alpha=0.3)
     axc.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -460,10 +455,50 @@ def fig_cost_benefit(c: Comparison, path: Path | None = None):
     return None
 
 
+def _cumulative_extra(c: Comparison, arm: str) -> np.ndarray:
+    """Cumulative extra net contribution of ``arm`` from the policy start, per replicate (rows) and day."""
+    start = c.runs[0]["start_day"]
+    days = np.arange(c.days)
+    return _paired(c, arm, lambda r: np.cumsum(np.where(days >= start, r["series"]["net_contribution"], 0.0)))
+
+
+def fig_payback(c: Comparison, path: Path) -> None:
+    """Small multiples of the payback: one panel per arm, the cumulative extra net contribution with its band."""
+    import matplotlib.pyplot as plt
+
+    arms = list(c.headline["arm"])
+    colors = _colors(c)
+    ncol = min(4, len(arms))
+    nrow = math.ceil(len(arms) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.6 * nrow + 0.8), squeeze=False, sharex=True,
+                             sharey=True)
+    months = np.arange(c.days) / MONTH_DAYS
+    for ax, arm in zip(axes.flat, arms):
+        mean, half = _mean_band(_cumulative_extra(c, arm) / 1e3, c.settings.confidence)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.plot(months, mean, color=colors[arm]["color"], linewidth=1.6)
+        ax.fill_between(months, mean - half, mean + half, color=colors[arm]["color"], alpha=0.2, linewidth=0)
+        ax.set_title(arm, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(arms):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"thousand {CURRENCY}", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("month of the run", fontsize=8)
+    fig.suptitle(f"Payback by arm: cumulative extra net contribution against '{c.baseline.name}' (band: "
+                 f"{_pct(c)}% interval)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
 def figures(c: Comparison, out: Path) -> list[tuple[str, str]]:
     """Draw every figure into ``out``; return (file, title) in the report's order."""
     pct = _pct(c)
     fig_cost_benefit(c, out / "cost_benefit.png")
+    fig_payback(c, out / "payback.png")
     fig_effects(c, out / "effects.png")
     months = len(c.runs[0]["churn_months"][tables.sides_of(c)[0]])
     fig_small_multiples(c, out / "monthly_churn.png", lambda r, s: r["churn_months"][s], np.arange(1, months + 1),
@@ -477,6 +512,7 @@ def figures(c: Comparison, out: Path) -> list[tuple[str, str]]:
                         f"points; band: {pct}% interval")
     fig_ltv(c, out / "ltv.png")
     return [("cost_benefit.png", "Cost and benefit of each arm, and payback"),
+            ("payback.png", "Payback by arm, with its interval"),
             ("effects.png", "Effects on churn, LTV and NPS by side"),
             ("monthly_churn.png", "Monthly churn over time, against the baseline"),
             ("retention.png", "Retention by tenure, against the baseline"),

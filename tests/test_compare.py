@@ -216,12 +216,12 @@ def test_report_folder_with_a_failed_arm(tmp_path, monkeypatch):
         < md.index("## Assumptions") < md.index("## Details by side") < md.index("## Figures")
     assert "### Failed arms" in md and "the engine broke" in md and "p (Holm)" in md
     page = (folder / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5 and 'src="retention.png"' not in page
+    assert page.count("data:image/png;base64,") == 6 and 'src="retention.png"' not in page
     # no table needs horizontal scrolling: none has more than seven short columns
     import re
 
     assert max(len(re.findall(r"<th[\s>]", t)) for t in re.findall(r"<thead>.*?</thead>", page, re.S)) <= 7
-    for png in ("retention", "monthly_churn", "ltv", "cost_benefit", "effects"):
+    for png in ("retention", "monthly_churn", "ltv", "cost_benefit", "effects", "payback"):
         assert (folder / f"{png}.png").stat().st_size > 10_000
     eco = pd.read_csv(folder / "economics.csv").set_index("arm")
     assert eco.loc["staff", "roi"] == pytest.approx(-1.0)  # dearer staff, same market: -1 per unit
