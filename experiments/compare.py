@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import report, tables
-from experiments.arms import Arm, ArmParser, options
+from experiments.arms import Arm, ArmParser
 from experiments.folder import OutputFolder, provenance
 from experiments.tables import CRN_CHECK_METRICS, TENURE_STEP  # noqa: F401 - part of this module's interface
 from sim.config import SIDES, ConfigError
@@ -262,10 +262,13 @@ class Plan:
 
     def tasks(self, crn: bool, group: str = "main") -> list[Task]:
         """One task per (arm, replicate), in that order."""
-        return [Task(j, r, seed_for(self.base_seed, j, r, crn), _with_seed(self.configs[j],
-                                                                            seed_for(self.base_seed, j, r, crn)),
-                     switch_policies=arm.policies != ["none"], group=group)
-                for j, arm in enumerate(self.arms) for r in range(self.settings.replicates)]
+        out = []
+        for j, arm in enumerate(self.arms):
+            for r in range(self.settings.replicates):
+                seed = seed_for(self.base_seed, j, r, crn)
+                out.append(Task(j, r, seed, _with_seed(self.configs[j], seed), switch_policies=arm.policies != ["none"],
+                                group=group))
+        return out
 
     def spec(self) -> dict:
         """What the runs depend on: a folder holding another spec belongs to another comparison."""
@@ -589,9 +592,7 @@ def _plan_for(settings: Settings, baseline: Arm, arms: list) -> Plan:
     from experiments.config import load_config
 
     everyone = [baseline, *arms]
-    configs, failed = {}, {}
-    for j, arm in enumerate(everyone):
-        configs[j] = load_config([*settings.model, *arm.overrides])
+    configs = {j: load_config([*settings.model, *arm.overrides]) for j, arm in enumerate(everyone)}
     base = configs[0]
     return Plan(settings, baseline, everyone, configs, {}, int(base.seed), int(base.days), base.market.name,
                 scale_of(settings.model))
@@ -739,6 +740,14 @@ def _sigterm(signum, frame) -> None:
 def main(args: list[str]) -> int:
     """Entry of `twosided compare ARGS`; return the exit code (2 on bad input, 130 when interrupted)."""
     _quiet()
+    try:
+        return _main(args)
+    except KeyboardInterrupt:  # before the folder was locked: nothing ran, nothing to keep
+        print("twosided compare: interrupted before any run.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(args: list[str]) -> int:
     try:
         settings = parse_args(args)
         try:

@@ -629,7 +629,8 @@ def write_report(c: Comparison, out: Path) -> dict:
     body = markdown.markdown(text, extensions=["tables", "fenced_code"])
     body = re.sub(r'src="([\w.-]+\.png)"', lambda m: 'src="data:image/png;base64,'
                   + base64.b64encode((out / m.group(1)).read_bytes()).decode("ascii") + '"', body)
-    body = body.replace("<h2>Assumptions</h2>\n<blockquote>", "<h2>Assumptions</h2>\n<blockquote class=\"assumptions\">")
+    body = body.replace("<h2>Assumptions</h2>\n<blockquote>",
+                        '<h2>Assumptions</h2>\n<blockquote class="assumptions">')
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>twosided comparison</title>"
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
     atomic_write(out / "report.html", page.encode("utf-8"))

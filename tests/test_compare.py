@@ -30,9 +30,9 @@ def test_settings_defaults_and_model_overrides():
 def test_arm_lists_and_compositions():
     s = cmp.parse_args(["arms=[tech_touch,[win_back,tech_touch],proactive_outreach+win_back,tech_touch]"])
     _, arms = cmp.resolve_arms(s)
-    assert [(a.name, a.policies) for a in arms] == [("tech_touch", ["tech_touch"]),
-                                                     ("win_back+tech_touch", ["win_back", "tech_touch"]),
-                                                     ("proactive_outreach+win_back", ["proactive_outreach", "win_back"])]
+    assert [(a.name, a.policies) for a in arms] == [
+        ("tech_touch", ["tech_touch"]), ("win_back+tech_touch", ["win_back", "tech_touch"]),
+        ("proactive_outreach+win_back", ["proactive_outreach", "win_back"])]
     assert arms[1].overrides == ["policy=[win_back,tech_touch]"]
 
 
