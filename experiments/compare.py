@@ -6,7 +6,7 @@
     twosided compare warmup_days=90 crn_check=true jobs=4 out=comparisons/drivers
 
 Keys of conf/compare.yaml (arms, baseline, replicates, warmup_days, crn,
-crn_check, jobs, confidence, out, progress, guards.*) set the comparison;
+crn_check, jobs, launcher, confidence, out, progress, guards.*) set the comparison;
 every other key=value is a model override given to every run (market=,
 scale=, seed=, days=, population.buyers=, ...). ``seed`` is the base seed:
 replicate r runs on seed + r in every arm (common random numbers). Arms and
@@ -19,8 +19,9 @@ and validated and the output folder is checked and locked
 (experiments/folder.py). Each finished run is saved atomically in the folder
 as it ends, so a killed or interrupted comparison resumes where it stopped
 when the same command is run again, with the same result. Tasks run in
-worker processes (``jobs``) that die with the parent, or in-process
-(``jobs=1``); results are gathered in (arm, replicate) order, so parallel and
+worker processes (``jobs``) that die with the parent, in-process (``jobs=1``),
+or as submitit jobs (``launcher=submitit_local`` / ``submitit_slurm``, the
+launcher configs of sweeps); results are gathered in (arm, replicate) order, so parallel and
 serial comparisons are bit-identical. With ``warmup_days`` > 0 each seed's
 market first runs without policies to that day; every arm then continues from
 a copy (``Marketplace.branch()``) with its policies switched on.
@@ -64,6 +65,8 @@ SIDE_METRICS = ("monthly_churn", "ltv", "ltv_cac", "cac", "nps", "csat", "activa
                 "active_end", "joined", "churned", "revenue", "margin", "csat_answers")
 PLATFORM_METRICS = ("gmv", "take_revenue", "payment_costs", "marketing_cost", "cs_cost", "incentive_cost",
                     "net_contribution", "expansion_revenue")
+LAUNCHERS = ("local", "submitit_local", "submitit_slurm")
+LAUNCHER_CONF = COMPARE_YAML.parent / "hydra" / "launcher"
 EXIT_INTERRUPTED = 130   # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 PARENT_POLL_S = 0.5      # how often a worker checks that its parent is alive
 
@@ -83,6 +86,7 @@ class Settings:
     confidence: float = 0.95
     out: Any = None
     progress: bool = True
+    launcher: str = "local"
     guards: dict = field(default_factory=dict)
     model: list = field(default_factory=list)  # model overrides (the other key=value arguments)
     args: list = field(default_factory=list)   # the arguments as given (for the command that reproduces)
@@ -100,6 +104,7 @@ _ALLOWED = {
     "confidence": "a number strictly between 0 and 1",
     "out": "a folder path (or null for comparisons/<timestamp>)",
     "progress": "true or false",
+    "launcher": "local (worker processes, jobs=), submitit_local or submitit_slurm (the launchers of sweeps)",
     "guards": "the mapping of conf/compare.yaml (test_scales, payback_months, max_t_inflation, min_answers)",
 }
 _GUARDS = {"test_scales": "a list of scale names", "payback_months": "a whole number >= 1",
@@ -199,6 +204,9 @@ def parse_args(args: list[str]) -> Settings:
     if s.out is not None and (not isinstance(s.out, (str, int)) or str(s.out).strip() == ""):
         raise ConfigError("out", s.out, _ALLOWED["out"])
     s.progress = _bool("progress", values["progress"])
+    s.launcher = values["launcher"]
+    if s.launcher not in LAUNCHERS:
+        raise ConfigError("launcher", s.launcher, _ALLOWED["launcher"])
     s.guards = _guards(values["guards"])
     return s
 
@@ -470,11 +478,13 @@ def _worker_init(parent_pid: int) -> None:
 
 
 def execute(tasks: list, jobs: int, progress: bool, label: str, fn=None, folder: OutputFolder | None = None,
-            keys=None) -> list:
+            keys=None, launcher: str = "local") -> list:
     """Run tasks (in worker processes when jobs > 1) and return their results in task order.
 
     With a ``folder``, a task whose run is already saved there is loaded instead of run, and each
     successful result is saved (atomically) as it arrives. Ctrl-C raises :class:`Interrupted`.
+    ``launcher``: ``local`` (a pool of ``jobs`` worker processes, or in-process) or a submitit launcher
+    (:func:`_execute_submitit`).
     """
     from tqdm import tqdm
 
@@ -498,7 +508,9 @@ def execute(tasks: list, jobs: int, progress: bool, label: str, fn=None, folder:
                leave=True)
     pool = None
     try:
-        if jobs <= 1 or len(pending) <= 1:
+        if launcher != "local" and pending:
+            _execute_submitit(tasks, pending, fn, finish, bar, launcher, folder)
+        elif jobs <= 1 or len(pending) <= 1:
             for i in pending:
                 finish(i, fn(tasks[i]))
                 bar.update(1)
@@ -531,6 +543,58 @@ def execute(tasks: list, jobs: int, progress: bool, label: str, fn=None, folder:
     finally:
         bar.close()
     return results
+
+
+def launcher_parameters(launcher: str) -> dict:
+    """The submitit parameters of a launcher, from the same configs as sweeps: conf/hydra/launcher/NAME.yaml
+    when the project has one, else the hydra-submitit-launcher plugin's defaults; Hydra-only keys dropped."""
+    from hydra_plugins.hydra_submitit_launcher import config as plugin
+    from omegaconf import OmegaConf
+
+    own = LAUNCHER_CONF / f"{launcher}.yaml"
+    if own.exists():
+        raw = OmegaConf.load(own)
+    else:
+        raw = OmegaConf.structured(plugin.LocalQueueConf if launcher == "submitit_local" else plugin.SlurmQueueConf)
+    params = {k: raw[k] for k in raw if k not in ("_target_", "submitit_folder", "name")}  # Hydra interpolations
+    cluster = "local" if launcher == "submitit_local" else "slurm"
+    generic = set(OmegaConf.structured(plugin.BaseQueueConf).keys())
+    init = {f"{cluster}_max_num_timeout": params.pop("max_num_timeout")} if "max_num_timeout" in params else {}
+    update = {k if k in generic else f"{cluster}_{k}": OmegaConf.to_container(OmegaConf.create({"v": v}))["v"]
+              for k, v in params.items()}
+    return {"cluster": cluster, "init": init, "update": {**update, "name": "twosided-compare"}}
+
+
+def _execute_submitit(tasks, pending, fn, finish, bar, launcher: str, folder: OutputFolder | None) -> None:
+    """Submit each pending task as a submitit job (an array where the cluster has them) and collect the results as
+    the jobs end; Ctrl-C cancels the jobs still queued or running."""
+    import tempfile
+
+    import submitit
+
+    p = launcher_parameters(launcher)
+    logs = (folder.path if folder is not None else Path(tempfile.mkdtemp(prefix="twosided-compare-"))) / ".submitit"
+    executor = submitit.AutoExecutor(folder=logs / "%j", cluster=p["cluster"], **p["init"])
+    executor.update_parameters(**p["update"])
+    with executor.batch():
+        submitted = [(i, executor.submit(fn, tasks[i])) for i in pending]
+    waiting = dict(submitted)
+    try:
+        while waiting:
+            for i, job in list(waiting.items()):
+                if job.done():
+                    try:
+                        result = job.result()
+                    except Exception as error:  # noqa: BLE001 - a job that failed is recorded like a run that failed
+                        result = {"arm": tasks[i].arm, "replicate": tasks[i].replicate, "seed": tasks[i].seed,
+                                  "error": f"{type(error).__name__}: {str(error).strip().splitlines()[-1]}"}
+                    finish(i, result)
+                    bar.update(1)
+                    del waiting[i]
+            time.sleep(PARENT_POLL_S)
+    finally:
+        for job in waiting.values():
+            job.cancel(check=False)
 
 
 def _indexed(fn, item):
@@ -572,7 +636,7 @@ def simulate(settings: Settings, baseline: Arm, arms: list, crn: bool, label: st
             warm[out["seed"]] = out["warm"]
         for t in tasks:
             t.warm = warm.get(t.seed)
-    results = execute(tasks, settings.jobs, settings.progress, label, folder=folder)
+    results = execute(tasks, settings.jobs, settings.progress, label, folder=folder, launcher=settings.launcher)
     runs, failed = [], {}
     for j, arm in enumerate(everyone):
         mine = [res for res in results if res["arm"] == j]
@@ -693,7 +757,7 @@ def run_plan(p: Plan, folder: OutputFolder | None = None) -> Comparison:
 def compare(arms: Any = "all", *, baseline: str = "none", replicates: int = 3, market: str | None = None,
             scale: str | None = None, days: int | None = None, seed: int | None = None, overrides: tuple = (),
             warmup_days: int = 0, crn: bool = True, jobs: int = 1, confidence: float = 0.95, out=None,
-            progress: bool = False) -> Comparison:
+            progress: bool = False, launcher: str = "local") -> Comparison:
     """Run a comparison from Python and return it (tables as attributes, ``.plot()``).
 
     ``arms``: a list of arms in the syntax of experiments/arms.py (a nested list is a composition);
@@ -703,7 +767,7 @@ def compare(arms: Any = "all", *, baseline: str = "none", replicates: int = 3, m
     """
     args = [f"arms={_arms_text(arms)}", f"baseline={baseline}", f"replicates={replicates}",
             f"warmup_days={warmup_days}", f"crn={str(crn).lower()}", f"jobs={jobs}", f"confidence={confidence}",
-            f"progress={str(progress).lower()}"]
+            f"progress={str(progress).lower()}", f"launcher={launcher}"]
     for key, value in (("market", market), ("scale", scale), ("days", days), ("seed", seed)):
         if value is not None:
             args.append(f"{key}={value}")

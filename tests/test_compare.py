@@ -79,7 +79,8 @@ def test_an_arm_the_market_cannot_use_is_refused_before_any_run(market, arm, tmp
                                       ("warmup_days=-3", "warmup_days"), ("policy=tech_touch", "policy"),
                                       ("policy.tech_touch.weight=1", "policy.tech_touch.weight"),
                                       ("baseline=nope", "baseline"), ("arms={x: 1}", "arms"),
-                                      ("guards.min_answers=0", "guards.min_answers"), ("guards.nope=1", "guards.nope")])
+                                      ("guards.min_answers=0", "guards.min_answers"), ("guards.nope=1", "guards.nope"),
+                                      ("launcher=slurm", "launcher")])
 def test_bad_settings_name_key_value_and_what_is_allowed(arg, key):
     with pytest.raises(ConfigError) as info:
         cmp.resolve_arms(cmp.parse_args([arg]))

@@ -206,3 +206,21 @@ def test_replicates_for_arms_grows_with_the_number_of_arms():
     # one arm: the smallest n with t(0.975, n - 1) <= 1.25 x 1.96 = 2.45 is 7 (t with 6 df: 2.447)
     assert cmp.tables.replicates_for_arms(1, 0.05, 1.25) == 7
     assert cmp.tables.replicates_for_arms(8, 0.05, 1.25) > cmp.tables.replicates_for_arms(2, 0.05, 1.25) > 7
+
+
+# -- the launchers of sweeps ---------------------------------------------------------------------------
+def test_launcher_parameters_come_from_the_sweeps_configs():
+    slurm = cmp.launcher_parameters("submitit_slurm")  # conf/hydra/launcher/submitit_slurm.yaml
+    assert slurm["cluster"] == "slurm" and slurm["update"]["slurm_array_parallelism"] == 64
+    assert slurm["update"]["timeout_min"] == 60 and slurm["update"]["cpus_per_task"] == 1
+    assert "slurm_submitit_folder" not in slurm["update"] and slurm["init"] == {"slurm_max_num_timeout": 0}
+    local = cmp.launcher_parameters("submitit_local")  # the plugin's LocalQueueConf
+    assert local["cluster"] == "local" and not any(k.startswith("slurm_") for k in local["update"])
+
+
+def test_submitit_local_launcher_gives_the_same_comparison_as_the_local_pool(tmp_path):
+    kwargs = {"scale": "tiny", "days": 40, "replicates": 2}
+    pooled = cmp.compare(["tech_touch"], jobs=1, **kwargs)
+    launched = cmp.compare(["tech_touch"], launcher="submitit_local", out=tmp_path / "c", **kwargs)
+    pd.testing.assert_frame_equal(launched.tidy, pooled.tidy, check_exact=True)
+    assert (tmp_path / "c" / ".submitit").is_dir() and _saved(tmp_path / "c") == 4
