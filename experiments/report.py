@@ -529,6 +529,7 @@ th{background:#f2f2f2}td:first-child,th:first-child,td:nth-child(2){text-align:l
 blockquote{border-left:4px solid #d9a400;background:#fff8e1;margin:1em 0;padding:0.3em 1em}
 blockquote.assumptions{border-color:#5b8def;background:#eef3ff}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}code{background:#f4f4f4;padding:0 3px}
+pre{white-space:pre-wrap;overflow-wrap:anywhere}
 """
 
 

@@ -224,3 +224,19 @@ def test_submitit_local_launcher_gives_the_same_comparison_as_the_local_pool(tmp
     launched = cmp.compare(["tech_touch"], launcher="submitit_local", out=tmp_path / "c", **kwargs)
     pd.testing.assert_frame_equal(launched.tidy, pooled.tidy, check_exact=True)
     assert (tmp_path / "c" / ".submitit").is_dir() and _saved(tmp_path / "c") == 4
+
+
+def test_the_html_report_needs_no_horizontal_scrolling(uninterrupted):
+    """Rendered by Debian's chromium (installed by `make test`, as for tests/test_app_browser.py) at 1280 px."""
+    from playwright.sync_api import sync_playwright
+
+    _, out = uninterrupted
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--headless",
+                                                                               "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto((out / "report.html").as_uri())
+        width = page.evaluate("document.documentElement.scrollWidth")
+        tables = page.evaluate("Array.from(document.querySelectorAll('table')).map(t => t.scrollWidth)")
+        browser.close()
+    assert width <= 1280 and tables and max(tables) <= 1280
