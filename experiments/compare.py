@@ -1,34 +1,50 @@
-"""`twosided compare`: CS policies against a baseline, paired replicates -> a decision report.
+"""`twosided compare`: CS policies and their variants against a baseline, paired replicates -> a decision report.
 
     twosided compare                                  # every policy of conf/policy/ vs none, delivery market
     twosided compare arms=[fair_disputes,[proactive_outreach,tech_touch]] replicates=5 market=rides
+    twosided compare 'arms=[tech_touch,tech_touch(weight=0.025),outreach_x2]' out=comparisons/variants
     twosided compare warmup_days=90 crn_check=true jobs=4 out=comparisons/drivers
 
 Keys of conf/compare.yaml (arms, baseline, replicates, warmup_days, crn,
-crn_check, jobs, confidence, out, progress) set the comparison; every other
-key=value is a model override given to every run (market=, scale=, seed=,
-days=, population.buyers=, ...). ``seed`` is the base seed: replicate r runs
-on seed + r in every arm (common random numbers). ``policy=`` is not allowed:
-the arms set it.
+crn_check, jobs, launcher, confidence, out, progress, guards.*) set the comparison;
+every other key=value is a model override given to every run (market=,
+scale=, seed=, days=, population.buyers=, ...). ``seed`` is the base seed:
+replicate r runs on seed + r in every arm (common random numbers). Arms and
+their parameters are written in the syntax of experiments/arms.py;
+``policy=`` and ``policy.*`` overrides are not allowed: the arms set them.
 
-The runs: one task per (arm, replicate), executed by a ProcessPoolExecutor
-(``jobs``) or in-process (``jobs=1``); every run is a pure function of its
-config, and results are gathered in (arm, replicate) order, so parallel and
+A comparison is a list of tasks, one per (arm, replicate), each a pure
+function of its config. Before any simulating, every arm's config is composed
+and validated and the output folder is checked and locked
+(experiments/folder.py). Each finished run is saved atomically in the folder
+as it ends, so a killed or interrupted comparison resumes where it stopped
+when the same command is run again, with the same result. Tasks run in
+worker processes (``jobs``) that die with the parent, in-process (``jobs=1``),
+or as submitit jobs (``launcher=submitit_local`` / ``submitit_slurm``, the
+launcher configs of sweeps); results are gathered in (arm, replicate) order, so parallel and
 serial comparisons are bit-identical. With ``warmup_days`` > 0 each seed's
 market first runs without policies to that day; every arm then continues from
-a copy (``Marketplace.branch()``) with its policies switched on
-(``Marketplace.set_policies``).
+a copy (``Marketplace.branch()``) with its policies switched on.
+
+From Python::
+
+    from experiments.compare import compare
+    c = compare(arms=["tech_touch", "tech_touch(weight=0.025)"], market="rides", scale="tiny", replicates=3)
+    c.headline          # the answer: extra net contribution, ROI, payback per arm
+    c.plot()            # the cost-and-benefit chart
 """
 from __future__ import annotations
 
-import datetime as _dt
+import functools
 import logging
 import math
+import os
 import pickle
+import signal
 import sys
+import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,19 +52,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.config import ConfigError
+from experiments import report, tables
+from experiments.arms import Arm, ArmParser
+from experiments.folder import OutputFolder, provenance
+from experiments.tables import CRN_CHECK_METRICS, TENURE_STEP  # noqa: F401 - part of this module's interface
+from sim.config import SIDES, ConfigError
+from sim.metrics import MONTH_DAYS
 
 COMPARE_YAML = Path(__file__).resolve().parent.parent / "conf" / "compare.yaml"
-SIDES = ("buyers", "sellers", "drivers")
+CONFIG_YAML = COMPARE_YAML.with_name("config.yaml")
 SIDE_METRICS = ("monthly_churn", "ltv", "ltv_cac", "cac", "nps", "csat", "activation_30d", "ttfv_days",
-                "active_end", "joined", "churned", "revenue", "margin")
+                "active_end", "joined", "churned", "revenue", "margin", "csat_answers")
 PLATFORM_METRICS = ("gmv", "take_revenue", "payment_costs", "marketing_cost", "cs_cost", "incentive_cost",
                     "net_contribution", "expansion_revenue")
-MONTH_DAYS = 30
-TENURE_STEP = 7
-CRN_CHECK_METRICS = (("buyers", "monthly_churn"), ("sellers", "monthly_churn"), ("drivers", "monthly_churn"),
-                     ("buyers", "ltv"), ("sellers", "ltv"), ("drivers", "ltv"),
-                     ("platform", "net_contribution"))
+LAUNCHERS = ("local", "submitit_local", "submitit_slurm")
+LAUNCHER_CONF = COMPARE_YAML.parent / "hydra" / "launcher"
+EXIT_INTERRUPTED = 130   # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+PARENT_POLL_S = 0.5      # how often a worker checks that its parent is alive
 
 
 # -- settings --------------------------------------------------------------------------------------
@@ -57,7 +77,7 @@ class Settings:
     """The comparison's own keys (defaults in conf/compare.yaml)."""
 
     arms: Any = "all"
-    baseline: str = "none"
+    baseline: Any = "none"
     replicates: int = 3
     warmup_days: int = 0
     crn: bool = True
@@ -66,27 +86,16 @@ class Settings:
     confidence: float = 0.95
     out: Any = None
     progress: bool = True
+    launcher: str = "local"
+    guards: dict = field(default_factory=dict)
     model: list = field(default_factory=list)  # model overrides (the other key=value arguments)
-
-
-@dataclass
-class Arm:
-    """One arm: a policy or a composition of policies."""
-
-    name: str
-    policies: list
-    extra: list = field(default_factory=list)  # further model overrides of this arm (for tests, not the CLI)
-
-    @property
-    def overrides(self) -> list[str]:
-        if len(self.policies) == 1:
-            return [f"policy={self.policies[0]}", *self.extra]
-        return ["policy=[" + ",".join(self.policies) + "]", *self.extra]
+    args: list = field(default_factory=list)   # the arguments as given (for the command that reproduces)
 
 
 _ALLOWED = {
-    "arms": "`all`, or a list of policies of conf/policy/ (an item may be a composition [a,b] or a+b)",
-    "baseline": "a policy of conf/policy/",
+    "arms": "`all`, or a list of arms (see experiments/arms.py): policies, compositions a+b, variants "
+            "policy(key=value) and named arms of conf/arm/",
+    "baseline": "one arm in the syntax of arms= (usually a policy of conf/policy/)",
     "replicates": "a whole number >= 2 (paired intervals need two replicates)",
     "warmup_days": "a whole number >= 0, below the run's days",
     "crn": "true or false",
@@ -95,7 +104,11 @@ _ALLOWED = {
     "confidence": "a number strictly between 0 and 1",
     "out": "a folder path (or null for comparisons/<timestamp>)",
     "progress": "true or false",
+    "launcher": "local (worker processes, jobs=), submitit_local or submitit_slurm (the launchers of sweeps)",
+    "guards": "the mapping of conf/compare.yaml (test_scales, payback_months, max_t_inflation, min_answers)",
 }
+_GUARDS = {"test_scales": "a list of scale names", "payback_months": "a whole number >= 1",
+           "max_t_inflation": "a number > 1", "min_answers": "a whole number >= 1"}
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -106,108 +119,126 @@ def _bool(key: str, value: Any) -> bool:
     raise ConfigError(key, value, _ALLOWED[key])
 
 
-def _int(key: str, value: Any, minimum: int) -> int:
+def _int(key: str, value: Any, minimum: int, allowed: str | None = None) -> int:
+    allowed = allowed or _ALLOWED[key]
     if isinstance(value, bool):
-        raise ConfigError(key, value, _ALLOWED[key])
+        raise ConfigError(key, value, allowed)
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(key, value, _ALLOWED[key]) from None
+        raise ConfigError(key, value, allowed) from None
     if not math.isfinite(number) or not number.is_integer() or number < minimum:
-        raise ConfigError(key, value, _ALLOWED[key])
+        raise ConfigError(key, value, allowed)
     return int(number)
+
+
+def _guards(raw: Any) -> dict:
+    if not isinstance(raw, dict) or set(raw) != set(_GUARDS):
+        raise ConfigError("guards", raw, _ALLOWED["guards"])
+    scales = raw["test_scales"]
+    if isinstance(scales, str):
+        scales = [scales]
+    if not isinstance(scales, list) or not all(isinstance(x, str) for x in scales):
+        raise ConfigError("guards.test_scales", raw["test_scales"], _GUARDS["test_scales"])
+    inflation = raw["max_t_inflation"]
+    if isinstance(inflation, bool) or not isinstance(inflation, (int, float)) or not inflation > 1:
+        raise ConfigError("guards.max_t_inflation", inflation, _GUARDS["max_t_inflation"])
+    return {"test_scales": scales,
+            "payback_months": _int("guards.payback_months", raw["payback_months"], 1, _GUARDS["payback_months"]),
+            "max_t_inflation": float(inflation),
+            "min_answers": _int("guards.min_answers", raw["min_answers"], 1, _GUARDS["min_answers"])}
 
 
 def parse_args(args: list[str]) -> Settings:
     """``key=value`` arguments -> validated :class:`Settings` (ConfigError, one paragraph, on bad input)."""
     from omegaconf import OmegaConf
 
-    defaults = OmegaConf.to_container(OmegaConf.load(COMPARE_YAML)) if COMPARE_YAML.exists() else {}
-    values: dict[str, Any] = dict(defaults)
+    values: dict[str, Any] = OmegaConf.to_container(OmegaConf.load(COMPARE_YAML))
     model: list[str] = []
     for arg in args:
         if "=" not in arg or arg.startswith("-"):
             raise ConfigError("argument", arg, "key=value pairs: compare keys (" + ", ".join(_ALLOWED)
                               + ") or model overrides such as market=rides scale=small seed=3")
         key, _, raw = arg.partition("=")
-        if key in _ALLOWED:
+        if key in ("arms", "baseline"):
+            values[key] = raw  # the arm syntax (parentheses) is parsed by experiments/arms.py
+        elif key in _ALLOWED or key.startswith("guards."):
             try:
                 parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]
             except Exception:  # noqa: BLE001 - any parse failure is the user's value
-                raise ConfigError(key, raw, _ALLOWED[key]) from None
-            values[key] = parsed
+                raise ConfigError(key, raw, _ALLOWED.get(key) or _GUARDS.get(key[7:], _ALLOWED["guards"])) from None
+            if key.startswith("guards."):
+                if key[7:] not in _GUARDS:
+                    raise ConfigError(key, raw, "a key of guards: " + ", ".join(_GUARDS))
+                values["guards"] = {**values["guards"], key[7:]: parsed}
+            else:
+                values[key] = parsed
         elif key.lstrip("+~") == "policy" or key.lstrip("+~").startswith("policy."):
-            raise ConfigError(key, raw, "not a model override here: choose policies with arms=[...] "
-                              "(and the reference with baseline=)")
+            raise ConfigError(key, raw, "not a model override here: choose policies with arms=[...], set their "
+                              "parameters in an arm, e.g. arms=[tech_touch(weight=0.025)] (and the reference "
+                              "with baseline=)")
         else:
             model.append(arg)
     unknown = set(values) - set(_ALLOWED)
     if unknown:
         key = sorted(unknown)[0]
         raise ConfigError(key, values[key], f"a key of {COMPARE_YAML.name}: " + ", ".join(_ALLOWED))
-    s = Settings(model=model)
-    s.arms = values.get("arms", "all")
-    s.baseline = values.get("baseline", "none")
-    if not isinstance(s.baseline, str) or not s.baseline:
+    s = Settings(model=model, args=list(args))
+    s.arms = values["arms"]
+    s.baseline = values["baseline"]
+    if not isinstance(s.baseline, str) or not s.baseline.strip():
         raise ConfigError("baseline", s.baseline, _ALLOWED["baseline"])
-    s.replicates = _int("replicates", values.get("replicates", 3), 2)
-    s.warmup_days = _int("warmup_days", values.get("warmup_days", 0), 0)
-    s.crn = _bool("crn", values.get("crn", True))
-    s.crn_check = _bool("crn_check", values.get("crn_check", False))
-    s.jobs = _int("jobs", values.get("jobs", 2), 1)
-    confidence = values.get("confidence", 0.95)
+    s.replicates = _int("replicates", values["replicates"], 2)
+    s.warmup_days = _int("warmup_days", values["warmup_days"], 0)
+    s.crn = _bool("crn", values["crn"])
+    s.crn_check = _bool("crn_check", values["crn_check"])
+    s.jobs = _int("jobs", values["jobs"], 1)
+    confidence = values["confidence"]
     try:
         s.confidence = float(confidence)
     except (TypeError, ValueError):
         raise ConfigError("confidence", confidence, _ALLOWED["confidence"]) from None
     if isinstance(confidence, bool) or not 0 < s.confidence < 1:
         raise ConfigError("confidence", confidence, _ALLOWED["confidence"])
-    s.out = values.get("out")
+    s.out = values["out"]
     if s.out is not None and (not isinstance(s.out, (str, int)) or str(s.out).strip() == ""):
         raise ConfigError("out", s.out, _ALLOWED["out"])
-    s.progress = _bool("progress", values.get("progress", True))
+    s.progress = _bool("progress", values["progress"])
+    s.launcher = values["launcher"]
+    if s.launcher not in LAUNCHERS:
+        raise ConfigError("launcher", s.launcher, _ALLOWED["launcher"])
+    s.guards = _guards(values["guards"])
     return s
 
 
 def resolve_arms(settings: Settings) -> tuple[Arm, list[Arm]]:
     """The baseline arm and the other arms (default: every option of conf/policy/ except the baseline)."""
-    from experiments.config import group_options
-
-    options = group_options("policy")
-    if settings.baseline not in options:
-        raise ConfigError("baseline", settings.baseline, "one of " + ", ".join(options))
-    baseline = Arm(settings.baseline, [settings.baseline])
-    raw = settings.arms
-    if raw is None or raw == "all" or raw == ["all"]:
-        items: list = [o for o in options if o != settings.baseline]
-    elif isinstance(raw, str):
-        items = [raw]
-    elif isinstance(raw, list):
-        items = raw
-    else:
-        raise ConfigError("arms", raw, _ALLOWED["arms"])
-    arms, seen = [], {baseline.name}
-    for item in items:
-        if isinstance(item, str):
-            policies = [p.strip() for p in item.split("+") if p.strip()]
-        elif isinstance(item, list) and all(isinstance(p, str) for p in item):
-            policies = list(item)
-        else:
-            raise ConfigError("arms", raw, _ALLOWED["arms"])
-        if not policies:
-            raise ConfigError("arms", raw, _ALLOWED["arms"])
-        name = "+".join(policies)
-        if name in seen:
-            continue
-        seen.add(name)
-        arms.append(Arm(name, policies))
-    return baseline, arms
+    base_parser = ArmParser("baseline")
+    items = base_parser.items(settings.baseline) if isinstance(settings.baseline, str) else [settings.baseline]
+    if len(items) != 1:
+        raise ConfigError("baseline", settings.baseline, "exactly one arm, e.g. none or tech_touch")
+    baseline = base_parser.arm(items[0])
+    return baseline, ArmParser("arms").parse(settings.arms, baseline)
 
 
-# -- the runs --------------------------------------------------------------------------------------
+def scale_of(model: list[str]) -> str:
+    """The scale a comparison runs at: its last ``scale=`` override, else conf/config.yaml's default."""
+    for arg in reversed(model):
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") == "scale":
+            return value
+    from omegaconf import OmegaConf
+
+    for item in OmegaConf.to_container(OmegaConf.load(CONFIG_YAML)).get("defaults", []):
+        if isinstance(item, dict) and "scale" in item:
+            return str(item["scale"])
+    return "default"
+
+
+# -- the plan: every task, composed and validated before anything runs ------------------------------
 @dataclass
 class Task:
-    """One simulation: an arm on one replicate."""
+    """One simulation: an arm on one replicate (``group``: main runs, or the crn check's)."""
 
     arm: int                  # index into [baseline, *arms]
     replicate: int
@@ -215,6 +246,72 @@ class Task:
     cfg: Any                  # the arm's validated sim Config (with this seed)
     warm: bytes | None = None  # pickled Marketplace after warm-up (policy none), or None
     switch_policies: bool = False
+    group: str = "main"
+
+    @property
+    def key(self) -> str:
+        """The task's file name in the folder's runs/ (unique within a comparison)."""
+        return f"{self.group}-a{self.arm:02d}-r{self.replicate:03d}"
+
+
+@dataclass
+class Plan:
+    """A comparison before it runs: its arms, their validated configs and the tasks."""
+
+    settings: Settings
+    baseline: Arm
+    arms: list               # [baseline, *arms]
+    configs: dict            # arm index -> validated Config (seed: the base seed)
+    resolved: dict           # arm name -> resolved config (plain dict, for the folder)
+    base_seed: int
+    days: int
+    market: str
+    scale: str
+
+    def tasks(self, crn: bool, group: str = "main") -> list[Task]:
+        """One task per (arm, replicate), in that order."""
+        out = []
+        for j, arm in enumerate(self.arms):
+            for r in range(self.settings.replicates):
+                seed = seed_for(self.base_seed, j, r, crn)
+                out.append(Task(j, r, seed, _with_seed(self.configs[j], seed), switch_policies=arm.policies != ["none"],
+                                group=group))
+        return out
+
+    def spec(self) -> dict:
+        """What the runs depend on: a folder holding another spec belongs to another comparison."""
+        s = self.settings
+        return {"arms": [[a.name, a.overrides] for a in self.arms], "replicates": s.replicates,
+                "warmup_days": s.warmup_days, "crn": s.crn, "crn_check": s.crn_check, "model": s.model,
+                "seed": self.base_seed, "days": self.days, **provenance()}
+
+
+def plan(settings: Settings) -> Plan:
+    """Resolve the arms and compose every arm's config; ConfigError (naming the arm) if one is not valid."""
+    from omegaconf import OmegaConf
+
+    from experiments.config import compose_config, to_typed
+
+    baseline, arms = resolve_arms(settings)
+    everyone = [baseline, *arms]
+    configs, resolved = {}, {}
+    for j, arm in enumerate(everyone):
+        try:
+            composed = compose_config([*settings.model, *arm.overrides])
+            configs[j] = to_typed(composed)
+        except ConfigError as error:
+            if not str(error.key).startswith("policy"):
+                raise  # a model override is wrong, whatever the arm
+            key = "baseline" if j == 0 else "arms"
+            raise ConfigError(key, arm.name, f"an arm this market can compose; it fails with `{error.key}` = "
+                              f"{error.value!r} (allowed: {error.allowed})") from None
+        resolved[arm.name] = OmegaConf.to_container(composed, resolve=True)
+    base_cfg = configs[0]
+    days = int(base_cfg.days)
+    if settings.warmup_days >= days:
+        raise ConfigError("warmup_days", settings.warmup_days, f"a whole number >= 0 below the run's days ({days})")
+    return Plan(settings, baseline, everyone, configs, resolved, int(base_cfg.seed), days, base_cfg.market.name,
+                scale_of(settings.model))
 
 
 def _quiet() -> None:
@@ -226,6 +323,16 @@ def seed_for(base_seed: int, arm: int, replicate: int, crn: bool) -> int:
     return base_seed + replicate if crn else base_seed + 1000 * (arm + 1) + replicate
 
 
+def _with_seed(cfg, seed: int):
+    """A deep copy of a validated config with another seed (no run shares a config object with another)."""
+    import copy
+
+    out = copy.deepcopy(cfg)
+    out.seed = int(seed)
+    return out
+
+
+# -- the runs --------------------------------------------------------------------------------------
 def warm_up(cfg, warmup_days: int) -> bytes:
     """Run a policy-free market to ``warmup_days``; return the pickled snapshot."""
     from sim import Marketplace
@@ -240,9 +347,6 @@ def branch_arm(base, arm_cfg, switch_policies: bool):
     """Copy a warmed-up market (``base.branch()``) and switch the arm's policies on in the copy."""
     twin = base.branch()
     if switch_policies:
-        if not hasattr(twin, "set_policies"):
-            raise RuntimeError("the engine has no Marketplace.set_policies(policy_cfg), so a policy cannot be "
-                               "switched on after the warm-up; run with warmup_days=0")
         twin.set_policies(arm_cfg.policy)
     return twin
 
@@ -262,7 +366,7 @@ def run_task(task: Task) -> dict:
             model = Marketplace(task.cfg)
             start = 0
         result = model.run()
-        reduced = reduce_result(result, start)
+        reduced = reduce_result(result, start, task.cfg.metrics.survey_share_per_month)
         reduced.update(arm=task.arm, replicate=task.replicate, seed=task.seed)
         return reduced
     except Exception as error:  # noqa: BLE001 - an arm that fails is recorded, not fatal
@@ -278,8 +382,12 @@ def _num(value) -> float:
     return value if math.isfinite(value) else math.nan
 
 
-def reduce_result(result, start_day: int = 0) -> dict:
-    """The per-run figures of a comparison: metrics, daily series, monthly churn, retention, LTV samples."""
+def reduce_result(result, start_day: int = 0, survey_share: float = math.nan) -> dict:
+    """The per-run figures of a comparison: metrics, daily series, monthly churn, retention, LTV samples.
+
+    ``(side, "nps_answers")``: the expected number of NPS answers behind the run's NPS, ``survey_share``
+    (per month) x the side's active agents on each survey day (the last day of each 30-day month).
+    """
     summary, daily, agents = result.summary, result.daily, result.agents
     days = int(len(daily))
     sides = [s for s in SIDES if s in summary]
@@ -287,6 +395,9 @@ def reduce_result(result, start_day: int = 0) -> dict:
     for side in sides:
         for key in SIDE_METRICS:
             metrics[(side, key)] = _num(summary[side].get(key))
+        active = daily[f"{side}_active"].to_numpy(float) if f"{side}_active" in daily else np.zeros(days)
+        survey_days = np.arange(MONTH_DAYS - 1, days, MONTH_DAYS)
+        metrics[(side, "nps_answers")] = float(survey_share * active[survey_days[survey_days >= start_day]].sum())
     platform = summary["platform"]
     for key in PLATFORM_METRICS:
         metrics[("platform", key)] = _num(platform.get(key))
@@ -343,9 +454,223 @@ def retention_curve(join, churn, days: int, min_agents: int = 20) -> np.ndarray:
     return out
 
 
+# -- execution: checkpointed, interruptible, workers that die with their parent ---------------------
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) stopped the comparison; ``saved`` runs of ``total`` are in the folder."""
+
+    def __init__(self, saved: int, total: int):
+        super().__init__(f"{saved} of {total} runs saved")
+        self.saved, self.total = saved, total
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # the comparison is gone (killed): nobody will read this worker's result
+
+
+def _worker_init(parent_pid: int) -> None:
+    """In each worker: Ctrl-C is the parent's to handle, and the worker exits when the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's Ctrl-C-like handler is not the worker's
+    _quiet()
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="watch-parent").start()
+
+
+def execute(tasks: list, jobs: int, progress: bool, label: str, fn=None, folder: OutputFolder | None = None,
+            keys=None, launcher: str = "local") -> list:
+    """Run tasks (in worker processes when jobs > 1) and return their results in task order.
+
+    With a ``folder``, a task whose run is already saved there is loaded instead of run, and each
+    successful result is saved (atomically) as it arrives. Ctrl-C raises :class:`Interrupted`.
+    ``launcher``: ``local`` (a pool of ``jobs`` worker processes, or in-process) or a submitit launcher
+    (:func:`_execute_submitit`).
+    """
+    from tqdm import tqdm
+
+    fn = fn or run_task
+    keys = keys or [getattr(t, "key", None) for t in tasks]
+    results: list = [None] * len(tasks)
+    if folder is not None:
+        for i, key in enumerate(keys):
+            results[i] = folder.load_run(key)
+    pending = [i for i, r in enumerate(results) if r is None]
+    done = len(tasks) - len(pending)
+    if folder is not None:
+        folder.resumed += done
+
+    def finish(i: int, result: dict) -> None:
+        results[i] = result
+        if folder is not None and "error" not in result:
+            folder.save_run(keys[i], result)
+
+    bar = tqdm(total=len(tasks), initial=done, desc=label, unit="run", file=sys.stderr, disable=not progress,
+               leave=True)
+    pool = None
+    try:
+        if launcher != "local" and pending:
+            _execute_submitit(tasks, pending, fn, finish, bar, launcher, folder)
+        elif jobs <= 1 or len(pending) <= 1:
+            for i in pending:
+                finish(i, fn(tasks[i]))
+                bar.update(1)
+        else:
+            import multiprocessing as mp
+
+            context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            pool = context.Pool(min(jobs, len(pending)), initializer=_worker_init, initargs=(os.getpid(),))
+            results_iter = pool.imap_unordered(functools.partial(_indexed, fn), [(i, tasks[i]) for i in pending])
+            for _ in pending:
+                while True:
+                    try:  # a short wait at a time, so Ctrl-C is handled at once, not after a run ends
+                        i, result = results_iter.next(timeout=PARENT_POLL_S)
+                        break
+                    except mp.TimeoutError:
+                        continue
+                finish(i, result)
+                bar.update(1)
+            pool.close()
+            pool.join()
+    except KeyboardInterrupt:
+        if pool is not None:
+            pool.terminate()
+        saved = sum(r is not None and "error" not in r for r in results)
+        raise Interrupted(saved, len(tasks)) from None
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+        raise
+    finally:
+        bar.close()
+    return results
+
+
+def launcher_parameters(launcher: str) -> dict:
+    """The submitit parameters of a launcher, from the same configs as sweeps: conf/hydra/launcher/NAME.yaml
+    when the project has one, else the hydra-submitit-launcher plugin's defaults; Hydra-only keys dropped."""
+    from hydra_plugins.hydra_submitit_launcher import config as plugin
+    from omegaconf import OmegaConf
+
+    own = LAUNCHER_CONF / f"{launcher}.yaml"
+    if own.exists():
+        raw = OmegaConf.load(own)
+    else:
+        raw = OmegaConf.structured(plugin.LocalQueueConf if launcher == "submitit_local" else plugin.SlurmQueueConf)
+    params = {k: raw[k] for k in raw if k not in ("_target_", "submitit_folder", "name")}  # Hydra interpolations
+    cluster = "local" if launcher == "submitit_local" else "slurm"
+    generic = set(OmegaConf.structured(plugin.BaseQueueConf).keys())
+    init = {f"{cluster}_max_num_timeout": params.pop("max_num_timeout")} if "max_num_timeout" in params else {}
+    update = {k if k in generic else f"{cluster}_{k}": OmegaConf.to_container(OmegaConf.create({"v": v}))["v"]
+              for k, v in params.items()}
+    return {"cluster": cluster, "init": init, "update": {**update, "name": "twosided-compare"}}
+
+
+def _execute_submitit(tasks, pending, fn, finish, bar, launcher: str, folder: OutputFolder | None) -> None:
+    """Submit each pending task as a submitit job (an array where the cluster has them) and collect the results as
+    the jobs end; Ctrl-C cancels the jobs still queued or running."""
+    import tempfile
+
+    import submitit
+
+    p = launcher_parameters(launcher)
+    logs = (folder.path if folder is not None else Path(tempfile.mkdtemp(prefix="twosided-compare-"))) / ".submitit"
+    executor = submitit.AutoExecutor(folder=logs / "%j", cluster=p["cluster"], **p["init"])
+    executor.update_parameters(**p["update"])
+    with executor.batch():
+        submitted = [(i, executor.submit(fn, tasks[i])) for i in pending]
+    waiting = dict(submitted)
+    try:
+        while waiting:
+            for i, job in list(waiting.items()):
+                if job.done():
+                    try:
+                        result = job.result()
+                    except Exception as error:  # noqa: BLE001 - a job that failed is recorded like a run that failed
+                        result = {"arm": tasks[i].arm, "replicate": tasks[i].replicate, "seed": tasks[i].seed,
+                                  "error": f"{type(error).__name__}: {str(error).strip().splitlines()[-1]}"}
+                    finish(i, result)
+                    bar.update(1)
+                    del waiting[i]
+            time.sleep(PARENT_POLL_S)
+    finally:
+        for job in waiting.values():
+            job.cancel(check=False)
+
+
+def _indexed(fn, item):
+    i, task = item
+    return i, fn(task)
+
+
+def _warm_task(item) -> dict:
+    seed, cfg, warmup_days = item
+    try:
+        return {"seed": seed, "warm": warm_up(cfg, warmup_days)}
+    except Exception as error:  # noqa: BLE001
+        return {"seed": seed, "error": f"{type(error).__name__}: {error}"}
+
+
+def simulate(settings: Settings, baseline: Arm, arms: list, crn: bool, label: str = "compare",
+             folder: OutputFolder | None = None, the_plan: Plan | None = None, group: str = "main"):
+    """Build and run every (arm, replicate); return (runs, failed, seeds, days, market).
+
+    ``the_plan``: a plan made by :func:`plan` (else one is made for ``baseline`` and ``arms``, which tests use
+    to run arms with extra model overrides). Runs already saved in ``folder`` are loaded, not rerun.
+    """
+    p = the_plan or _plan_for(settings, baseline, arms)
+    everyone = p.arms
+    tasks = p.tasks(crn, group)
+    seeds = {arm.name: [t.seed for t in tasks if t.arm == j] for j, arm in enumerate(everyone)}
+    saved = {t.key for t in tasks if folder is not None and folder.run_path(t.key).exists()}
+    if settings.warmup_days > 0:
+        needed = sorted({t.seed for t in tasks if t.key not in saved})
+        from experiments.config import load_config
+
+        plain = load_config([*settings.model, "policy=none"])
+        items = [(seed, _with_seed(plain, seed), settings.warmup_days) for seed in needed]
+        warm = {}
+        for out in execute(items, settings.jobs, settings.progress, f"{label} warm-up", _warm_task,
+                           keys=[None] * len(items)):
+            if "error" in out:
+                raise RuntimeError(f"warm-up of seed {out['seed']} failed: {out['error']}")
+            warm[out["seed"]] = out["warm"]
+        for t in tasks:
+            t.warm = warm.get(t.seed)
+    results = execute(tasks, settings.jobs, settings.progress, label, folder=folder, launcher=settings.launcher)
+    runs, failed = [], {}
+    for j, arm in enumerate(everyone):
+        mine = [res for res in results if res["arm"] == j]
+        errors = [res["error"] for res in mine if "error" in res]
+        if errors:
+            failed[arm.name] = errors[0]
+            continue
+        for res in sorted(mine, key=lambda x: x["replicate"]):
+            res["arm_name"] = arm.name
+            runs.append(res)
+    if baseline.name in failed:
+        raise RuntimeError(f"the baseline arm {baseline.name!r} failed: {failed[baseline.name]}")
+    return runs, failed, seeds, p.days, p.market
+
+
+def _plan_for(settings: Settings, baseline: Arm, arms: list) -> Plan:
+    from experiments.config import load_config
+
+    everyone = [baseline, *arms]
+    configs = {j: load_config([*settings.model, *arm.overrides]) for j, arm in enumerate(everyone)}
+    base = configs[0]
+    return Plan(settings, baseline, everyone, configs, {}, int(base.seed), int(base.days), base.market.name,
+                scale_of(settings.model))
+
+
+# -- the comparison --------------------------------------------------------------------------------
 @dataclass
 class Comparison:
-    """Everything a comparison produced (the report is drawn from it)."""
+    """Everything a comparison produced, and its tables (computed once, on first use).
+
+    ``headline`` leads: per arm the extra net contribution (interval, Holm-adjusted p), ROI and payback;
+    ``stats`` has every paired metric, ``economics`` the money, ``details(side)`` a side's table,
+    ``guards`` the validity warnings; ``plot()`` draws the cost-and-benefit chart.
+    """
 
     settings: Settings
     baseline: Arm
@@ -359,234 +684,173 @@ class Comparison:
     elapsed_s: float
     crn_runs: list | None = None  # the crn=false runs of crn_check
     crn_check_elapsed_s: float | None = None
+    scale: str = "default"
+    resolved: dict = field(default_factory=dict)   # arm name -> resolved config
+    resumed: int = 0        # runs loaded from the folder instead of simulated
+
+    @property
+    def arm_names(self) -> list[str]:
+        """The arms that ran (baseline first)."""
+        return [a.name for a in self.arms if a.name not in self.failed]
+
+    @functools.cached_property
+    def tidy(self) -> pd.DataFrame:
+        """One row per arm, replicate and metric."""
+        return tables.tidy(self.runs)
+
+    @functools.cached_property
+    def stats(self) -> pd.DataFrame:
+        """Paired statistics of every arm x side x metric against the baseline (Holm-adjusted p in p_holm)."""
+        return tables.paired_table(self.tidy, self.baseline.name, self.settings.confidence)
+
+    @functools.cached_property
+    def economics(self) -> pd.DataFrame:
+        """Per arm: extra net contribution and CS spend, ROI (interval), payback month."""
+        return tables.economics(self.runs, self.baseline.name, self.settings.confidence)
+
+    @functools.cached_property
+    def headline(self) -> pd.DataFrame:
+        """The answer: one row per arm, best extra net contribution first."""
+        return tables.headline(self)
+
+    @functools.cached_property
+    def guards(self) -> list[str]:
+        """Validity warnings (test scale, short horizon, too few replicates, surveys on few answers)."""
+        return tables.guards(self)
+
+    @property
+    def best(self) -> str:
+        """The arm whose extra net contribution is largest and resolved above 0 after Holm's correction."""
+        return tables.best_arm(self)
+
+    def details(self, side: str) -> pd.DataFrame:
+        """The per-metric table of one side (``buyers``, ``sellers``, ``drivers``) or ``platform``."""
+        return tables.side_detail(self, side)
+
+    def plot(self):
+        """The cost-and-benefit chart (a matplotlib Figure)."""
+        return report.fig_cost_benefit(self)
+
+    def write_report(self, out) -> dict:
+        """Write the report files into folder ``out``; return their paths."""
+        return report.write_report(self, Path(out))
 
 
-def _execute(tasks: list, jobs: int, progress: bool, label: str, fn=run_task) -> list:
-    """Run tasks (in parallel when jobs > 1) and return their results in task order."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(tasks), desc=label, unit="run", file=sys.stderr, disable=not progress, leave=True)
-    results: list = [None] * len(tasks)
-    try:
-        if jobs <= 1 or len(tasks) <= 1:
-            for i, task in enumerate(tasks):
-                results[i] = fn(task)
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-
-            context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
-                futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
-                from concurrent.futures import as_completed
-
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    bar.update(1)
-    finally:
-        bar.close()
-    return results
-
-
-def _warm_task(item) -> dict:
-    seed, cfg, warmup_days = item
-    try:
-        return {"seed": seed, "warm": warm_up(cfg, warmup_days)}
-    except Exception as error:  # noqa: BLE001
-        return {"seed": seed, "error": f"{type(error).__name__}: {error}"}
-
-
-def _with_seed(cfg, seed: int):
-    """A deep copy of a validated config with another seed (no run shares a config object with another)."""
-    import copy
-
-    out = copy.deepcopy(cfg)
-    out.seed = int(seed)
-    return out
-
-
-def simulate(settings: Settings, baseline: Arm, arms: list, crn: bool, label: str = "compare"):
-    """Build and run every (arm, replicate); return (runs, failed, seeds, days, market)."""
-    from experiments.config import load_config
-
-    everyone = [baseline, *arms]
-    base_cfg = load_config([*settings.model, f"policy={baseline.name}"])  # validates the model overrides
-    base_seed, days = int(base_cfg.seed), int(base_cfg.days)
-    if settings.warmup_days >= days:
-        raise ConfigError("warmup_days", settings.warmup_days, f"a whole number >= 0 below the run's days ({days})")
-    failed: dict[str, str] = {}
-    configs: dict[tuple[int, int], Any] = {}
-    seeds: dict[str, list] = {}
-    for j, arm in enumerate(everyone):
-        arm_seeds = [seed_for(base_seed, j, r, crn) for r in range(settings.replicates)]
-        seeds[arm.name] = arm_seeds
-        try:  # composed once per arm (Hydra composition is slow); the replicates differ only in the seed
-            arm_cfg = base_cfg if arm is baseline else load_config([*settings.model, *arm.overrides])
-        except Exception as error:  # noqa: BLE001 - recorded, the comparison goes on
-            failed[arm.name] = str(error)
-            continue
-        for r, seed in enumerate(arm_seeds):
-            configs[(j, r)] = _with_seed(arm_cfg, seed)
-    if baseline.name in failed:
-        raise ConfigError("baseline", baseline.name, f"a policy that composes; it failed with: {failed[baseline.name]}")
-    warm: dict[int, bytes] = {}
-    if settings.warmup_days > 0:
-        needed = sorted({configs[key].seed for key in configs})
-        plain = base_cfg if baseline.policies == ["none"] else load_config([*settings.model, "policy=none"])
-        items = [(seed, _with_seed(plain, seed), settings.warmup_days) for seed in needed]
-        for out in _execute(items, settings.jobs, settings.progress, f"{label} warm-up", _warm_task):
-            if "error" in out:
-                raise RuntimeError(f"warm-up of seed {out['seed']} failed: {out['error']}")
-            warm[out["seed"]] = out["warm"]
-    tasks = [Task(j, r, configs[(j, r)].seed, configs[(j, r)],
-                  warm.get(configs[(j, r)].seed) if settings.warmup_days > 0 else None,
-                  switch_policies=everyone[j].policies != ["none"])
-             for j in range(len(everyone)) for r in range(settings.replicates) if (j, r) in configs]
-    results = _execute(tasks, settings.jobs, settings.progress, label)
-    runs = []
-    for j, arm in enumerate(everyone):
-        mine = [res for res in results if res["arm"] == j]
-        errors = [res["error"] for res in mine if "error" in res]
-        if errors and arm.name not in failed:
-            failed[arm.name] = errors[0]
-        if arm.name in failed:
-            continue
-        for res in sorted(mine, key=lambda x: x["replicate"]):
-            res["arm_name"] = arm.name
-            runs.append(res)
-    if baseline.name in failed:
-        raise RuntimeError(f"the baseline arm {baseline.name!r} failed: {failed[baseline.name]}")
-    return runs, failed, seeds, days, base_cfg.market.name
-
-
-def compare(settings: Settings) -> Comparison:
-    """Run the comparison (and the crn=false check when asked)."""
-    baseline, arms = resolve_arms(settings)
+def run_plan(p: Plan, folder: OutputFolder | None = None) -> Comparison:
+    """Run a plan's tasks (and the crn=false check when asked); finished runs are saved in ``folder``."""
+    s = p.settings
     t0 = time.perf_counter()
-    runs, failed, seeds, days, market = simulate(settings, baseline, arms, settings.crn)
-    elapsed = time.perf_counter() - t0
-    comparison = Comparison(settings, baseline, [baseline, *arms], failed, runs, seeds, days, market,
-                            " ".join(settings.model), elapsed)
-    if settings.crn_check:
+    runs, failed, seeds, days, market = simulate(s, p.baseline, p.arms[1:], s.crn, folder=folder, the_plan=p)
+    comparison = Comparison(s, p.baseline, p.arms, failed, runs, seeds, days, market, " ".join(s.model),
+                            time.perf_counter() - t0, scale=p.scale, resolved=p.resolved,
+                            resumed=folder.resumed if folder is not None else 0)
+    if s.crn_check:
         t1 = time.perf_counter()
-        ok_arms = [a for a in arms if a.name not in failed]
-        other, _, _, _, _ = simulate(settings, baseline, ok_arms, not settings.crn, "crn check")
-        comparison.crn_runs = other
+        ok = [a for a in p.arms if a.name not in failed]
+        check = Plan(s, p.baseline, ok, {j: p.configs[p.arms.index(a)] for j, a in enumerate(ok)}, p.resolved,
+                     p.base_seed, p.days, p.market, p.scale)
+        comparison.crn_runs = simulate(s, p.baseline, ok[1:], not s.crn, "crn check", folder, check, "check")[0]
         comparison.crn_check_elapsed_s = time.perf_counter() - t1
     return comparison
 
 
-# -- tables ----------------------------------------------------------------------------------------
-def tidy(runs: list) -> pd.DataFrame:
-    """One row per arm, replicate and metric (side, metric, value)."""
-    rows = []
-    for res in runs:
-        for (side, metric), value in res["metrics"].items():
-            rows.append((res["arm_name"], res["replicate"], res["seed"], side, metric, value))
-    return pd.DataFrame(rows, columns=["arm", "replicate", "seed", "side", "metric", "value"])
+def compare(arms: Any = "all", *, baseline: str = "none", replicates: int = 3, market: str | None = None,
+            scale: str | None = None, days: int | None = None, seed: int | None = None, overrides: tuple = (),
+            warmup_days: int = 0, crn: bool = True, jobs: int = 1, confidence: float = 0.95, out=None,
+            progress: bool = False, launcher: str = "local") -> Comparison:
+    """Run a comparison from Python and return it (tables as attributes, ``.plot()``).
+
+    ``arms``: a list of arms in the syntax of experiments/arms.py (a nested list is a composition);
+    ``overrides``: further model overrides (``"population.buyers=500"``). With ``out``, finished runs
+    are saved there as they end (a rerun resumes) and the report is written there.
+    ConfigError on a bad value, as on the command line.
+    """
+    args = [f"arms={_arms_text(arms)}", f"baseline={baseline}", f"replicates={replicates}",
+            f"warmup_days={warmup_days}", f"crn={str(crn).lower()}", f"jobs={jobs}", f"confidence={confidence}",
+            f"progress={str(progress).lower()}", f"launcher={launcher}"]
+    for key, value in (("market", market), ("scale", scale), ("days", days), ("seed", seed)):
+        if value is not None:
+            args.append(f"{key}={value}")
+    args += list(overrides)
+    if out is not None:
+        args.append(f"out={out}")
+    settings = parse_args(args)
+    p = plan(settings)
+    if out is None:
+        return run_plan(p)
+    with OutputFolder(out, p.spec()) as folder:
+        comparison = run_plan(p, folder)
+        comparison.write_report(out)
+    return comparison
 
 
-def paired_table(table: pd.DataFrame, baseline: str, confidence: float) -> pd.DataFrame:
-    """Paired statistics of every (arm, side, metric) against the baseline (see experiments/stats.py)."""
-    from experiments import stats
-
-    rows = []
-    wide = table.pivot_table(index=["side", "metric", "replicate"], columns="arm", values="value", aggfunc="first",
-                             dropna=False)
-    arms = [a for a in dict.fromkeys(table["arm"]) if a != baseline]
-    for (side, metric), block in wide.groupby(level=["side", "metric"], sort=False):
-        base = block[baseline].to_numpy(float)
-        for arm in arms:
-            values = block[arm].to_numpy(float)
-            p = stats.paired(values, base, confidence)
-            rows.append({"arm": arm, "side": side, "metric": metric, "n": p.n, "mean_base": p.mean_base,
-                         "mean_arm": p.mean_arm, "diff": p.diff, "sd": p.sd, "lo": p.lo, "hi": p.hi,
-                         "rel": p.rel, "replicates_needed": p.replicates_needed, "resolved": p.resolved,
-                         "width": p.width, "unpaired_width": stats.unpaired_width(values, base, confidence)})
-    return pd.DataFrame(rows)
-
-
-def economics(runs: list, baseline: str, confidence: float) -> pd.DataFrame:
-    """Per arm: ROI (with interval) and payback month of the mean extra net contribution."""
-    from experiments import stats
-
-    by_arm: dict[str, list] = {}
-    for res in runs:
-        by_arm.setdefault(res["arm_name"], []).append(res)
-    base = {res["replicate"]: res for res in by_arm[baseline]}
-    rows = []
-    for arm, mine in by_arm.items():
-        if arm == baseline:
-            continue
-        pairs = [(res, base[res["replicate"]]) for res in mine if res["replicate"] in base]
-        d_net = [a["metrics"][("platform", "net_contribution")] - b["metrics"][("platform", "net_contribution")]
-                 for a, b in pairs]
-        d_spend = [a["metrics"][("platform", "cs_spend")] - b["metrics"][("platform", "cs_spend")] for a, b in pairs]
-        value, lo, hi = stats.roi_interval(d_net, d_spend, confidence)
-        start = pairs[0][0]["start_day"] if pairs else 0
-        extra = np.mean([a["series"]["net_contribution"] - b["series"]["net_contribution"] for a, b in pairs], axis=0)
-        per_rep = [stats.payback_month(a["series"]["net_contribution"] - b["series"]["net_contribution"], start)
-                   for a, b in pairs]
-        rows.append({"arm": arm, "roi": value, "roi_lo": lo, "roi_hi": hi,
-                     "d_net": float(np.mean(d_net)), "d_spend": float(np.mean(d_spend)),
-                     "payback_month": stats.payback_month(extra, start),
-                     "paid_back_share": float(np.mean([p is not None for p in per_rep])) if per_rep else math.nan})
-    return pd.DataFrame(rows, columns=["arm", "roi", "roi_lo", "roi_hi", "d_net", "d_spend", "payback_month",
-                                       "paid_back_share"])
-
-
-def crn_ratios(crn_runs: list, other_runs: list, baseline: str, confidence: float) -> pd.DataFrame:
-    """Width of the paired interval with common random numbers / with independent seeds, per arm and metric."""
-    a = paired_table(tidy(crn_runs), baseline, confidence)
-    b = paired_table(tidy(other_runs), baseline, confidence)
-    keys = ["arm", "side", "metric"]
-    merged = a[keys + ["width"]].merge(b[keys + ["width"]], on=keys, suffixes=("_crn", "_independent"))
-    merged["ratio"] = merged["width_crn"] / merged["width_independent"]
-    wanted = set(CRN_CHECK_METRICS)
-    return merged[[k in wanted for k in zip(merged["side"], merged["metric"])]].reset_index(drop=True)
+def _arms_text(arms: Any) -> str:
+    if isinstance(arms, str):
+        return arms
+    return "[" + ",".join(_arms_text(a) if isinstance(a, (list, tuple)) else str(a) for a in arms) + "]"
 
 
 # -- entry point -----------------------------------------------------------------------------------
 def default_out() -> Path:
+    import datetime as _dt
+
     return Path("comparisons") / _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
 
 
+def _sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: list[str]) -> int:
-    """Entry of `twosided compare ARGS`; return the exit code (2 on a bad key or value)."""
+    """Entry of `twosided compare ARGS`; return the exit code (2 on bad input, 130 when interrupted)."""
     _quiet()
     try:
-        settings = parse_args(args)
-        resolve_arms(settings)
-        from experiments.config import load_config
+        return _main(args)
+    except KeyboardInterrupt:  # before the folder was locked: nothing ran, nothing to keep
+        print("twosided compare: interrupted before any run.", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
+
+def _main(args: list[str]) -> int:
+    try:
+        settings = parse_args(args)
         try:
-            load_config([*settings.model, f"policy={settings.baseline}"])
+            the_plan = plan(settings)
         except ConfigError as error:
             if str(error.allowed).startswith("a known key"):  # perhaps a misspelt compare key
                 raise ConfigError(error.key, error.value, f"{error.allowed}; or a key of compare.yaml: "
                                   + ", ".join(_ALLOWED)) from None
             raise
+        out = Path(str(settings.out)) if settings.out is not None else default_out()
+        if settings.out is None:
+            settings.args = [*settings.args, f"out={out}"]
+        folder = OutputFolder(out, the_plan.spec()).open()
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    out = Path(settings.out) if settings.out is not None else default_out()
-    baseline, arms = resolve_arms(settings)
-    print(f"twosided compare: {len(arms)} arm(s) against {baseline.name!r}, {settings.replicates} replicates, "
-          f"jobs={settings.jobs}, crn={str(settings.crn).lower()}"
-          + (f", model: {' '.join(settings.model)}" if settings.model else ""), file=sys.stderr)
+    previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
-        comparison = compare(settings)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 2
+        arms = the_plan.arms[1:]
+        print(f"twosided compare: {len(arms)} arm(s) against {the_plan.baseline.name!r}, {settings.replicates} "
+              f"replicates, jobs={settings.jobs}, crn={str(settings.crn).lower()}, folder {out}"
+              + (f", model: {' '.join(settings.model)}" if settings.model else ""), file=sys.stderr)
+        comparison = run_plan(the_plan, folder)
+        paths = comparison.write_report(out)
+    except (Interrupted, KeyboardInterrupt):
+        print(f"twosided compare: interrupted; {folder.saved_count()} finished runs are saved in {out}. Run the "
+              "same command again to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RuntimeError as error:
         print(f"twosided compare failed: {error}", file=sys.stderr)
         return 1
-    from experiments.report import write_report
-
-    paths = write_report(comparison, out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        folder.release()
     for name, error in comparison.failed.items():
         print(f"arm {name!r} failed: {error}", file=sys.stderr)
+    print(report.terminal_summary(comparison))
+    for warning in comparison.guards:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"Comparison finished in {comparison.elapsed_s:.0f} s. Report: {paths['md']}")
     print(f"  html: {paths['html']}")
     return 0

@@ -1,34 +1,46 @@
-"""The decision report of a comparison: comparison.parquet, report.md, report.html, figures (PNG).
+"""The decision report of a comparison: it leads with the answer, then the guards, assumptions and details.
 
-Layout of the folder::
+Layout of the folder (besides spec.json and runs/, see experiments/folder.py)::
 
-    comparison.parquet   one row per arm, replicate and metric (side, metric, value, seed)
-    stats.csv            the paired statistics of every arm x side x metric against the baseline
-    economics.csv        ROI (with interval) and payback month per arm
-    crn.csv              interval widths with / without common random numbers (when measured)
-    report.md            the decision table, figures, replicates needed, CRN, methods
-    report.html          the same, self-contained (figures embedded)
-    *.png                the figures
+    report.md / report.html   the answer (headline table, cost-and-benefit chart), validity warnings,
+                              assumptions, per-side tables, figures, replicates needed, how to reproduce
+    comparison.parquet        one row per arm, replicate and metric (side, metric, value, seed)
+    stats.csv                 paired statistics of every arm x side x metric (p, Holm-adjusted p)
+    economics.csv             extra net contribution, ROI (with interval) and payback month per arm
+    headline.csv              the headline table
+    crn.csv                   interval widths with / without common random numbers (when measured)
+    config.yaml               the resolved config of every arm
+    manifest.json             package version, git commit, seeds, arms and the command that reproduces it
+    *.png                     the figures
+
+report.html is rendered from report.md (Markdown, tables extension) with the figures embedded.
 """
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from experiments import stats
-from experiments.compare import (CRN_CHECK_METRICS, MONTH_DAYS, TENURE_STEP, Comparison, crn_ratios, economics,
-                                 paired_table, tidy)
+from experiments import stats, tables
+from experiments.arms import flatten
+from experiments.folder import atomic_write, provenance, reproduce_command
+from sim.metrics import MONTH_DAYS
 
-SIDES = ("buyers", "sellers", "drivers")
-BASE_STYLE = {"color": "black", "linestyle": "--", "linewidth": 2.4, "zorder": 5}
+if TYPE_CHECKING:
+    from experiments.compare import Comparison
+
+BASE_STYLE = {"color": "black", "linestyle": "--", "linewidth": 2.0, "zorder": 5}
 CURRENCY = "currency units"
+# words that mark a policy parameter as a price or a capacity (the assumptions box lists them)
+PRICE_WORDS = ("cost", "bonus", "incentive", "minutes", "budget", "capacity", "staff")
+DPI = 110
 
 
 # -- formatting -----------------------------------------------------------------------------------
@@ -43,29 +55,28 @@ def _money(x) -> str:
     if a >= 1e6:
         return f"{x / 1e6:,.2f}M"
     if a >= 1e4:
-        return f"{x / 1e3:,.0f}k"
+        return f"{x / 1e3:,.1f}k"
     if a >= 100:
         return f"{x:,.0f}"
     return f"{x:,.2f}"
 
 
-def _signed(text: str, x) -> str:
-    return ("+" if _finite(x) and x > 0 else "") + text
+def _signed(x) -> str:
+    return ("+" if _finite(x) and x > 0 else "") + _money(x)
 
 
 # metric -> (label, level formatter, difference formatter, unit of the difference)
 FORMATS = {
     "monthly_churn": ("monthly churn", lambda v: f"{100 * v:.2f}%", lambda v: f"{100 * v:+.2f}", "pp"),
-    "ltv": ("LTV", _money, lambda v: _signed(_money(v), v), ""),
+    "ltv": ("LTV", _money, _signed, ""),
     "ltv_cac": ("LTV:CAC", lambda v: f"{v:.2f}", lambda v: f"{v:+.2f}", ""),
     "nps": ("NPS", lambda v: f"{v:+.1f}", lambda v: f"{v:+.1f}", "pts"),
     "csat": ("CSAT", lambda v: f"{100 * v:.1f}%", lambda v: f"{100 * v:+.1f}", "pp"),
-    "cs_spend": ("CS spend", _money, lambda v: _signed(_money(v), v), ""),
-    "net_contribution": ("net contribution", _money, lambda v: _signed(_money(v), v), ""),
-    "cac": ("CAC", _money, lambda v: _signed(_money(v), v), ""),
-    "activation_30d": ("30-day activation", lambda v: f"{100 * v:.1f}%", lambda v: f"{100 * v:+.1f}", "pp"),
-    "active_end": ("active at end", lambda v: f"{v:,.0f}", lambda v: f"{v:+,.0f}", ""),
-    "gmv": ("GMV", _money, lambda v: _signed(_money(v), v), ""),
+    "cs_spend": ("CS spend", _money, _signed, ""),
+    "net_contribution": ("net contribution", _money, _signed, ""),
+    "take_revenue": ("take revenue", _money, _signed, ""),
+    "gmv": ("GMV", _money, _signed, ""),
+    "cac": ("CAC", _money, _signed, ""),
 }
 
 
@@ -78,101 +89,139 @@ def _fmt(metric: str, value, diff: bool = False) -> str:
     return (f[2] if diff else f[1])(value)
 
 
-def _cell(row, metric: str) -> tuple[str, bool]:
-    """'level (diff [lo, hi])' and whether the interval excludes 0."""
-    level = _fmt(metric, row["mean_arm"])
-    if not _finite(row["diff"]):
-        return level, False
+def _label(side: str, metric: str) -> str:
+    name = FORMATS.get(metric, (metric,))[0]
+    return name if side == "platform" else f"{name} {side}"
+
+
+def _interval(metric: str, diff, lo, hi) -> str:
+    """'+1.2 pp [-0.3, +2.7]'."""
+    if not _finite(diff):
+        return "n/a"
     unit = FORMATS.get(metric, ("", None, None, ""))[3]
-    unit = f" {unit}" if unit else ""
-    interval = (f" [{_fmt(metric, row['lo'], True)}, {_fmt(metric, row['hi'], True)}]"
-                if _finite(row["lo"]) else "")
-    rel = f", {100 * row['rel']:+.1f}%" if _finite(row["rel"]) and row["diff"] != 0 else ""
-    return f"{level} ({_fmt(metric, row['diff'], True)}{unit}{interval}{rel})", bool(row["resolved"])
+    text = _fmt(metric, diff, True) + (f" {unit}" if unit else "")
+    if _finite(lo):
+        text += f" [{_fmt(metric, lo, True)}, {_fmt(metric, hi, True)}]"
+    return text
 
 
-# -- tables ---------------------------------------------------------------------------------------
-def decision_table(c: Comparison, st: pd.DataFrame, eco: pd.DataFrame, sides: list) -> tuple[list, list, str]:
-    """(header, rows, best arm). A cell is (text, bold)."""
-    base = c.baseline.name
-    table = tidy(c.runs)
-    levels = table.groupby(["arm", "side", "metric"])["value"].mean()
-    columns = []
-    for metric in ("monthly_churn", "ltv", "nps", "csat", "ltv_cac"):
-        for side in sides:
-            if (base, side, metric) in levels.index and _finite(levels[(base, side, metric)]):
-                columns.append((side, metric, f"{FORMATS[metric][0]} {side}"))
-    columns += [("platform", "cs_spend", f"CS spend ({CURRENCY})"),
-                ("platform", "net_contribution", f"net contribution ({CURRENCY})")]
-    header = ["arm"] + [c_[2] for c_ in columns] + ["ROI", "payback month"]
-    arms_ok = [a.name for a in c.arms if a.name not in c.failed]
-    net = st[(st["side"] == "platform") & (st["metric"] == "net_contribution")].set_index("arm")
-    candidates = net[net["lo"] > 0]
-    best = candidates["diff"].idxmax() if len(candidates) else base
+def _p(p) -> str:
+    if not _finite(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _payback(month, days: int) -> str:
+    return f"{int(month)}" if _finite(month) else f"not within {days // MONTH_DAYS} months"
+
+
+def _md_table(header: list, rows: list) -> str:
+    """A Markdown table; a cell is text or (text, bold)."""
+    def cell(value):
+        text, bold = value if isinstance(value, tuple) else (value, False)
+        text = str(text).replace("|", "\\|")
+        return f"**{text}**" if bold and text else text
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- the sections ---------------------------------------------------------------------------------
+def headline_rows(c: Comparison) -> tuple[list, list]:
+    """The answer table: arm, what it changes, extra net contribution, Holm p, ROI, payback month."""
+    pct = _pct(c)
+    alpha = 1.0 - c.settings.confidence
+    header = ["arm", "what it changes", f"extra net contribution ({CURRENCY}) [{pct}% interval]", "p (Holm)",
+              f"ROI [{pct}% interval]", "payback month"]
     rows = []
-    keyed = st.set_index(["arm", "side", "metric"])
-    eco_by = eco.set_index("arm") if len(eco) else pd.DataFrame()
-    for arm in arms_ok:
-        name = arm + (" (baseline)" if arm == base else "") + (" ★ best" if arm == best else "")
-        row = [(name, arm == best)]
-        for side, metric, _ in columns:
-            if arm == base:
-                row.append((_fmt(metric, levels.get((arm, side, metric), math.nan)), False))
-            elif (arm, side, metric) in keyed.index:
-                row.append(_cell(keyed.loc[(arm, side, metric)], metric))
-            else:
-                row.append(("n/a", False))
-        if arm == base or arm not in eco_by.index:
-            row += [("-", False), ("-", False)]
+    best = c.best
+    for _, h in c.headline.iterrows():
+        resolved = _finite(h["p_holm"]) and h["p_holm"] < alpha
+        if _finite(h["roi"]):
+            roi = f"{h['roi']:+.2f}" + (f" [{h['roi_lo']:+.2f}, {h['roi_hi']:+.2f}]" if _finite(h["roi_lo"]) else "")
         else:
-            e = eco_by.loc[arm]
-            if _finite(e["roi"]):
-                interval = f" [{e['roi_lo']:+.2f}, {e['roi_hi']:+.2f}]" if _finite(e["roi_lo"]) else ""
-                row.append((f"{e['roi']:+.2f}{interval}", _finite(e["roi_lo"]) and (e["roi_lo"] > 0 or e["roi_hi"] < 0)))
-            else:
-                row.append(("undefined (no extra CS spend)", False))
-            pb = e["payback_month"]
-            row.append((f"{int(pb)}" if _finite(pb) else f"not within {c.days // MONTH_DAYS} months", False))
-        rows.append(row)
-    for arm, error in c.failed.items():
-        rows.append([(f"{arm} (FAILED)", False), (error.splitlines()[0][:160], False)]
-                    + [("", False)] * (len(header) - 2))
-    return header, rows, best
+            roi = "undefined (no extra CS spend)"
+        rows.append([(h["arm"] + (" ★" if h["arm"] == best else ""), h["arm"] == best), h["changes"] or "-",
+                     (_interval("net_contribution", h["d_net"], h["d_net_lo"], h["d_net_hi"]), resolved),
+                     _p(h["p_holm"]), roi, _payback(h["payback_month"], c.days)])
+    return header, rows
 
 
-def needed_table(c: Comparison, st: pd.DataFrame, sides: list) -> tuple[list, list]:
-    """Replicates needed to resolve each headline difference at the chosen confidence."""
-    keys = [(s, m) for m in ("monthly_churn", "ltv", "nps", "csat") for s in sides] + [
-        ("platform", "cs_spend"), ("platform", "net_contribution")]
-    keyed = st.set_index(["arm", "side", "metric"])
-    keys = [k for k in keys if any((a, *k) in keyed.index and _finite(keyed.loc[(a, *k)]["diff"])
-                                   for a in keyed.index.get_level_values(0).unique())]
-    header = ["arm"] + [f"{FORMATS[m][0]} {s}" if s != "platform" else FORMATS[m][0] for s, m in keys]
+def verdict(c: Comparison) -> str:
+    pct = _pct(c)
+    best = c.best
+    if best == c.baseline.name:
+        return (f"**No arm resolvably raises net contribution** over the baseline **{best}** at {pct}% confidence "
+                "after Holm's correction for the number of tests; see the replicates each difference would need.")
+    h = c.headline.set_index("arm").loc[best]
+    roi = f"ROI {h['roi']:+.2f}" if _finite(h["roi"]) else "no extra CS spend"
+    return (f"**Best arm: {best}**: the largest extra net contribution resolved above 0 after Holm's correction, "
+            f"{_signed(h['d_net'])} {CURRENCY} over {c.days} days ({roi}, payback "
+            + (f"in month {int(h['payback_month'])})." if _finite(h["payback_month"]) else "not within the horizon)."))
+
+
+def assumptions(c: Comparison) -> list[str]:
+    """The numbers the money rests on, from the resolved configs: staff cost, action prices, LTV horizon, discount."""
+    cfg = c.resolved.get(c.baseline.name, {})
+    cs, metrics = cfg.get("cs", {}), cfg.get("metrics", {})
+    lines = [f"CS desk: {cs.get('staff')} staff at {cs.get('staff_cost_per_day')} {CURRENCY} per agent per day, "
+             f"{cs.get('workday_hours')} staffed hours a day (policy staff time is priced at this rate).",
+             f"LTV: discounted at {100 * float(metrics.get('discount_rate_annual', math.nan)):.0f}% a year, agents "
+             f"alive at the end predicted {metrics.get('ltv_horizon_days')} days ahead; NPS: "
+             f"{100 * float(metrics.get('survey_share_per_month', math.nan)):.0f}% of active agents asked each month.",
+             f"Horizon: {c.days} days at scale={c.scale}, market {c.market}"
+             + (f", model overrides `{' '.join(c.settings.model)}`" if c.settings.model else "") + "."]
+    seen = set()
+    for name in c.arm_names:
+        for policy, params in (c.resolved.get(name, {}).get("policy") or {}).items():
+            prices = {k: v for k, v in flatten(params or {}).items() if any(w in k for w in PRICE_WORDS)}
+            text = ", ".join(f"{k} {v}" for k, v in prices.items())
+            if prices and (policy, text) not in seen:
+                seen.add((policy, text))
+                lines.append(f"{policy}" + (f" in arm {name}" if name != policy else "") + f": {text}.")
+    return lines
+
+
+def detail_rows(c: Comparison, side: str) -> tuple[list, list]:
+    """One side's table (long: a row per metric and arm, so it never needs horizontal scrolling)."""
+    pct = _pct(c)
+    alpha = 1.0 - c.settings.confidence
+    d = c.details(side)
+    survey = d["answers"].notna().any()
+    header = ["metric", "arm", "mean", f"difference to {c.baseline.name} [{pct}% interval]", "p (Holm)",
+              "replicates for 80% power"]
+    header += ["answers per run"] if survey else []
     rows = []
-    for arm in dict.fromkeys(st["arm"]):
-        row = [(arm, False)]
-        for s, m in keys:
-            if (arm, s, m) not in keyed.index:
-                row.append(("n/a", False))
-                continue
-            r = keyed.loc[(arm, s, m)]
-            n = r["replicates_needed"]
-            if not _finite(n) or n is None:
-                text = "never (no difference)" if r["diff"] == 0 else "n/a"
-            else:
-                text = f"{int(n):,}" + (" ✓" if r["resolved"] else "")
-            row.append((text, bool(r["resolved"])))
+    for _, r in d.iterrows():
+        is_base = r["arm"] == c.baseline.name
+        resolved = _finite(r["p_holm"]) and r["p_holm"] < alpha
+        row = [FORMATS.get(r["metric"], (r["metric"],))[0], r["arm"] + (" (baseline)" if is_base else ""),
+               _fmt(r["metric"], r["mean"]),
+               ("-" if is_base else _interval(r["metric"], r["diff"], r["lo"], r["hi"]), resolved),
+               "-" if is_base else _p(r["p_holm"]), "-" if is_base else _needed(r["replicates_needed"], r["diff"])]
+        if survey:
+            few = _finite(r["answers"]) and r["answers"] < c.settings.guards["min_answers"]
+            row.append("" if not _finite(r["answers"]) else f"{'≈' if r['metric'] == 'nps' else ''}"
+                       f"{r['answers']:,.0f}" + (" (few)" if few else ""))
         rows.append(row)
     return header, rows
 
 
-def crn_section(c: Comparison, st: pd.DataFrame) -> tuple[list, list, dict]:
-    """Interval width with CRN / without, per metric (median over arms): measured and in-run estimate."""
-    wanted = [k for k in CRN_CHECK_METRICS if ((st["side"] == k[0]) & (st["metric"] == k[1])).any()]
+def _needed(n, diff) -> str:
+    if _finite(n):
+        return f"{int(n):,}"
+    return "none (no difference)" if diff == 0 else "n/a"
+
+
+def crn_rows(c: Comparison) -> tuple[list, list, dict]:
+    """Interval width with CRN / without, per metric (median over arms): in-run estimate and, if run, measured."""
+    st = c.stats
+    wanted = [k for k in tables.CRN_CHECK_METRICS if ((st["side"] == k[0]) & (st["metric"] == k[1])).any()]
     measured = None
     if c.crn_runs:
         crn, other = (c.runs, c.crn_runs) if c.settings.crn else (c.crn_runs, c.runs)
-        measured = crn_ratios(crn, other, c.baseline.name, c.settings.confidence)
+        measured = tables.crn_ratios(crn, other, c.baseline.name, c.settings.confidence, tables.CRN_CHECK_METRICS)
     header = ["metric", "paired width / independent width (estimated from these runs)"]
     if measured is not None:
         header.append("measured: crn=true width / crn=false width")
@@ -180,15 +229,14 @@ def crn_section(c: Comparison, st: pd.DataFrame) -> tuple[list, list, dict]:
     for side, metric in wanted:
         sel = st[(st["side"] == side) & (st["metric"] == metric)]
         est = (sel["width"] / sel["unpaired_width"]).replace([np.inf, -np.inf], np.nan).dropna()
-        label = f"{FORMATS.get(metric, (metric,))[0]} {side}" if side != "platform" else FORMATS[metric][0]
-        cells = [(label, False), (_ratio_text(est), False)]
+        row = [_label(side, metric), _ratio_text(est)]
         summary[f"{side}.{metric}"] = {"estimated_median": float(est.median()) if len(est) else None}
         if measured is not None:
             m = measured[(measured["side"] == side) & (measured["metric"] == metric)]["ratio"]
             m = m.replace([np.inf, -np.inf], np.nan).dropna()
-            cells.append((_ratio_text(m), False))
+            row.append(_ratio_text(m))
             summary[f"{side}.{metric}"]["measured_median"] = float(m.median()) if len(m) else None
-        rows.append(cells)
+        rows.append(row)
     return header, rows, {"ratios": summary, "measured": measured}
 
 
@@ -198,18 +246,17 @@ def _ratio_text(values: pd.Series) -> str:
     return f"{values.median():.2f} (arms: {values.min():.2f} to {values.max():.2f})"
 
 
+def _pct(c: Comparison) -> int:
+    return int(round(100 * c.settings.confidence))
+
+
 # -- figures --------------------------------------------------------------------------------------
-def _palette(arms: list, baseline: str) -> dict:
+def _colors(c: Comparison) -> dict:
     import matplotlib
 
     cmap = matplotlib.colormaps["tab10"]
-    out, k = {}, 0
-    for arm in arms:
-        if arm == baseline:
-            continue
-        out[arm] = {"color": cmap(k % 10), "linewidth": 1.6}
-        k += 1
-    out[baseline] = dict(BASE_STYLE)
+    out = {arm: {"color": cmap(k % 10), "linewidth": 1.6} for k, arm in enumerate(c.arm_names[1:])}
+    out[c.baseline.name] = dict(BASE_STYLE)
     return out
 
 
@@ -228,100 +275,110 @@ def _mean_band(stack: np.ndarray, confidence: float):
     return mean, half
 
 
-def _by_arm(runs: list) -> dict:
+def _by_arm(c: Comparison) -> dict:
     out: dict[str, list] = {}
-    for res in runs:
+    for res in c.runs:
         out.setdefault(res["arm_name"], []).append(res)
     return out
 
 
-def _levels_and_diffs(axes_top, axes_bottom, c: Comparison, get, x, sides, scale, ylabel, dlabel, colors,
-                      limits=(0.0, 100.0)):
-    """Top row: each arm's mean (band: its interval, clipped to ``limits``); bottom: paired difference to the
-    baseline (band: its interval)."""
-    by_arm = _by_arm(c.runs)
-    base = c.baseline.name
-    conf = c.settings.confidence
-    for k, side in enumerate(sides):
-        ax, axd = axes_top[k], axes_bottom[k]
-        base_stack = np.array([get(r, side) for r in by_arm[base]]) * scale
-        for arm, runs in by_arm.items():
-            stack = np.array([get(r, side) for r in runs]) * scale
-            mean, half = _mean_band(stack, conf)
-            style = colors[arm]
-            ax.plot(x, mean, label=arm + (" (baseline)" if arm == base else ""), **style)
-            ax.fill_between(x, np.clip(mean - half, *limits), np.clip(mean + half, *limits), color=style["color"],
-                            alpha=0.12 if arm != base else 0.2, linewidth=0)
-            if arm == base:
-                axd.axhline(0, **{**style, "linewidth": 1.6})
-                continue
-            reps = [r["replicate"] for r in runs]
-            base_by = {r["replicate"]: get(r, side) * scale for r in by_arm[base]}
-            diff = np.array([get(r, side) * scale - base_by[r["replicate"]] for r, rep in zip(runs, reps)])
-            dmean, dhalf = _mean_band(diff, conf)
-            axd.plot(x, dmean, **style)
-            axd.fill_between(x, dmean - dhalf, dmean + dhalf, color=style["color"], alpha=0.15, linewidth=0)
-        if not np.isfinite(base_stack).any():
-            for a in (ax, axd):
-                a.text(0.5, 0.5, f"too few {side} acquired to draw", ha="center", va="center",
-                       transform=a.transAxes, color="grey")
-        ax.set_title(side)
-        ax.set_ylabel(ylabel)
-        axd.set_ylabel(dlabel)
-        for a in (ax, axd):
-            a.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        axd.grid(alpha=0.3)
+def _paired(c: Comparison, arm: str, get) -> np.ndarray:
+    """Replicate by replicate: get(arm's run) - get(baseline's run) (rows: replicates)."""
+    by = _by_arm(c)
+    base = {r["replicate"]: get(r) for r in by[c.baseline.name]}
+    return np.array([get(r) - base[r["replicate"]] for r in by[arm]], dtype=float)
 
 
-def _legend(fig, axes, ncol=None):
-    handles, labels = axes.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=ncol or min(5, len(labels)), frameon=False,
-               fontsize=9)
-
-
-def _paired_panels(c: Comparison, sides, colors, path: Path, key: str, x, ylabel: str, xlabel: str,
-                   title: str) -> None:
-    """Levels by side on top, paired differences to the baseline below, for a per-run series ``key`` (shares)."""
+def fig_small_multiples(c: Comparison, path: Path, get, x, scale: float, ylabel: str, xlabel: str,
+                        title: str) -> None:
+    """A grid, one row per arm and one column per side: the paired difference to the baseline over x, with its
+    interval band. Rows share the y axis within a column so arms compare at a glance."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(sides), figsize=(5.2 * len(sides), 8.0), squeeze=False, sharex=True)
-    _levels_and_diffs(axes[0], axes[1], c, lambda r, s: r[key][s], x, sides, 100, ylabel,
-                      "difference to baseline (pp)", colors)
-    for ax in axes[1]:
-        ax.set_xlabel(xlabel)
-    fig.suptitle(title, fontsize=11)
-    _legend(fig, axes[0][0])
-    fig.tight_layout(rect=(0, 0.07, 1, 0.96))
-    fig.savefig(path, dpi=110)
+    sides = tables.sides_of(c)
+    arms = c.arm_names[1:]
+    colors = _colors(c)
+    fig, axes = plt.subplots(len(arms), len(sides), figsize=(4.2 * len(sides), 1.9 * len(arms) + 1.3),
+                             squeeze=False, sharex=True, sharey="col")
+    for i, arm in enumerate(arms):
+        for k, side in enumerate(sides):
+            ax = axes[i][k]
+            diff = _paired(c, arm, lambda r: get(r, side)) * scale
+            ax.axhline(0, color="black", linewidth=0.8)
+            if np.isfinite(diff).any():
+                mean, half = _mean_band(diff, c.settings.confidence)
+                ax.plot(x, mean, color=colors[arm]["color"], linewidth=1.6)
+                ax.fill_between(x, mean - half, mean + half, color=colors[arm]["color"], alpha=0.2, linewidth=0)
+            else:
+                ax.text(0.5, 0.5, f"too few {side} to draw", ha="center", va="center", transform=ax.transAxes,
+                        color="grey", fontsize=8)
+            if i == 0:
+                ax.set_title(side, fontsize=10)
+            if k == 0:
+                ax.set_ylabel(f"{arm}\n{ylabel}", fontsize=8)
+            if i == len(arms) - 1:
+                ax.set_xlabel(xlabel, fontsize=9)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.tick_params(labelsize=8)
+            ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
-def fig_retention(c: Comparison, sides, colors, path: Path) -> None:
-    n = len(c.runs[0]["retention"][sides[0]])
-    pct = int(round(100 * c.settings.confidence))
-    _paired_panels(c, sides, colors, path, "retention", np.arange(n) * TENURE_STEP, "still active (% of cohort)",
-                   "tenure (days since joining)",
-                   f"Retention of agents acquired during the run, by side (bands: {pct}% intervals over "
-                   f"{c.settings.replicates} replicates; bottom: paired difference to the baseline)")
-
-
-def fig_monthly_churn(c: Comparison, sides, colors, path: Path) -> None:
-    months = len(c.runs[0]["churn_months"][sides[0]])
-    pct = int(round(100 * c.settings.confidence))
-    _paired_panels(c, sides, colors, path, "churn_months", np.arange(1, months + 1),
-                   "monthly churn (% of active at month start)", "month of the run (30 days)",
-                   f"Monthly churn by side over time (bands: {pct}% intervals; bottom: paired difference to the "
-                   "baseline)")
-
-
-def fig_ltv(c: Comparison, sides, colors, st: pd.DataFrame, path: Path) -> None:
+def fig_effects(c: Comparison, path: Path) -> None:
+    """Small multiples of the headline effects: one panel per metric, a row per arm (difference with interval;
+    filled marker: resolved after Holm's correction)."""
     import matplotlib.pyplot as plt
 
-    by_arm = _by_arm(c.runs)
-    arms = list(by_arm)
+    st = c.stats
+    alpha = 1.0 - c.settings.confidence
+    keys = [(s, m) for m in ("monthly_churn", "ltv", "nps") for s in tables.sides_of(c)]
+    keys = [k for k in keys if ((st["side"] == k[0]) & (st["metric"] == k[1]) & st["diff"].notna()).any()]
+    arms = c.arm_names[1:]
+    colors = _colors(c)
+    ncol = len(tables.sides_of(c))
+    nrow = math.ceil(len(keys) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 0.32 * len(arms) * nrow + 1.4 * nrow + 0.6),
+                             squeeze=False, sharey=True)
+    y = np.arange(len(arms))[::-1]
+    for ax, (side, metric) in zip(axes.flat, keys):
+        sel = st[(st["side"] == side) & (st["metric"] == metric)].set_index("arm")
+        scale = 100.0 if metric in ("monthly_churn", "csat") else 1.0
+        for yi, arm in zip(y, arms):
+            if arm not in sel.index or not _finite(sel.loc[arm, "diff"]):
+                continue
+            r = sel.loc[arm]
+            resolved = _finite(r["p_holm"]) and r["p_holm"] < alpha
+            err = (r["hi"] - r["diff"]) * scale if _finite(r["hi"]) else None
+            ax.errorbar(r["diff"] * scale, yi, xerr=err, fmt="o", color=colors[arm]["color"], capsize=3,
+                        markerfacecolor=colors[arm]["color"] if resolved else "white", markersize=6)
+        ax.axvline(0, color="black", linewidth=0.8)
+        unit = FORMATS[metric][3] or CURRENCY
+        ax.set_title(f"{_label(side, metric)} ({unit})", fontsize=10)
+        ax.set_yticks(y)
+        ax.set_yticklabels(arms, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=8)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Effects against '{c.baseline.name}' (dot: mean paired difference, whiskers: {_pct(c)}% interval; "
+                 "filled: resolved after Holm's correction)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def fig_ltv(c: Comparison, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    by_arm = _by_arm(c)
+    arms = c.arm_names
     base = c.baseline.name
-    fig, axes = plt.subplots(1, len(sides), figsize=(5.2 * len(sides), 0.55 * len(arms) + 2.6), squeeze=False)
+    colors = _colors(c)
+    sides = tables.sides_of(c)
+    fig, axes = plt.subplots(1, len(sides), figsize=(4.6 * len(sides), 0.45 * len(arms) + 2.2), squeeze=False)
     for k, side in enumerate(sides):
         ax = axes[0][k]
         data = [np.concatenate([r["ltv"][side] for r in by_arm[a]]).astype(float) for a in arms]
@@ -333,9 +390,6 @@ def fig_ltv(c: Comparison, sides, colors, st: pd.DataFrame, path: Path) -> None:
             patch.set_alpha(0.55)
             if arm == base:
                 patch.set_hatch("//")
-                patch.set_edgecolor("black")
-                patch.set_linewidth(1.8)
-        # the mean LTV of new agents per arm with its interval over replicates
         for yi, arm in zip(y, arms):
             vals = np.array([r["metrics"][(side, "ltv")] for r in by_arm[arm]], dtype=float)
             mean, half = _mean_band(vals[:, None], c.settings.confidence)
@@ -343,25 +397,27 @@ def fig_ltv(c: Comparison, sides, colors, st: pd.DataFrame, path: Path) -> None:
                         color="black" if arm == base else colors[arm]["color"], markeredgecolor="black",
                         capsize=4, zorder=6)
         ax.set_yticks(y)
-        ax.set_yticklabels([a + (" (baseline)" if a == base else "") for a in arms] if k == 0 else [])
-        ax.set_title(side)
-        ax.set_xlabel(f"LTV per new agent ({CURRENCY}, discounted)")
+        ax.set_yticklabels([a + (" (baseline)" if a == base else "") for a in arms] if k == 0 else [], fontsize=8)
+        ax.set_title(side, fontsize=10)
+        ax.set_xlabel(f"LTV per new agent ({CURRENCY}, discounted)", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    pct = int(round(100 * c.settings.confidence))
-    fig.suptitle(f"LTV distributions of agents acquired during the run (boxes: quartiles, whiskers: 5-95%; "
-                 f"diamond: mean with its {pct}% interval over replicates)", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    fig.savefig(path, dpi=110)
+    fig.suptitle(f"LTV of agents acquired during the run (boxes: quartiles, whiskers: 5-95%; diamond: mean with its "
+                 f"{_pct(c)}% interval over replicates)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
-def fig_cost_benefit(c: Comparison, colors, st: pd.DataFrame, eco: pd.DataFrame, path: Path) -> None:
+def fig_cost_benefit(c: Comparison, path: Path | None = None):
+    """Left: extra CS spend, take revenue and net contribution per arm; right: cumulative extra net contribution
+    (payback). Saved and closed when ``path`` is given, else returned."""
     import matplotlib.pyplot as plt
 
-    base = c.baseline.name
-    arms = [a for a in dict.fromkeys(st["arm"])]
-    fig, (ax, axc) = plt.subplots(1, 2, figsize=(15, max(4.5, 0.6 * len(arms) + 2.5)),
-                                  gridspec_kw={"width_ratios": [1.1, 1]})
+    st = c.stats
+    arms = [a for a in c.headline["arm"]]
+    colors = _colors(c)
+    fig, (ax, axc) = plt.subplots(1, 2, figsize=(13, max(4.0, 0.5 * len(arms) + 2.4)),
+                                  gridspec_kw={"width_ratios": [1.0, 1.0]})
     keyed = st.set_index(["arm", "side", "metric"])
     parts = [("cs_spend", "extra CS spend (cost)", "#d62728"), ("take_revenue", "extra take revenue", "#1f77b4"),
              ("net_contribution", "extra net contribution", "#2ca02c")]
@@ -377,291 +433,228 @@ def fig_cost_benefit(c: Comparison, colors, st: pd.DataFrame, eco: pd.DataFrame,
                 error_kw={"elinewidth": 1})
     ax.axvline(0, color="black", linewidth=1)
     ax.set_yticks(y)
-    ax.set_yticklabels(arms)
-    ax.set_xlabel(f"difference to baseline '{base}' over the run (thousand {CURRENCY})")
-    ax.set_title(f"Cost and benefit of each arm (bars: mean paired difference, whiskers: "
-                 f"{int(round(100 * c.settings.confidence))}% interval)", fontsize=10)
-    ax.legend(loc="best", fontsize=9)
+    ax.set_yticklabels(arms, fontsize=9)
+    ax.set_xlabel(f"difference to '{c.baseline.name}' over the run (thousand {CURRENCY})")
+    ax.set_title(f"Cost and benefit (bars: mean paired difference, whiskers: {_pct(c)}% interval)", fontsize=10)
+    ax.legend(loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    # cumulative extra net contribution (payback)
-    by_arm = _by_arm(c.runs)
-    base_by = {r["replicate"]: r for r in by_arm[base]}
+    axc.axhline(0, **{**BASE_STYLE, "linewidth": 1.4}, label=f"{c.baseline.name} (baseline)")
+    months = np.arange(c.days) / MONTH_DAYS
+    for arm in arms:  # lines only: each arm's band is in the payback small multiples
+        axc.plot(months, _cumulative_extra(c, arm).mean(axis=0) / 1e3, label=arm, **colors[arm])
+    axc.set_xlabel("month of the run (30 days)")
+    axc.set_ylabel(f"cumulative extra net contribution (thousand {CURRENCY})", fontsize=9)
+    axc.set_title("Payback: cumulative extra net contribution (mean over replicates)", fontsize=10)
+    axc.grid(alpha=0.3)
+    axc.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return None
+
+
+def _cumulative_extra(c: Comparison, arm: str) -> np.ndarray:
+    """Cumulative extra net contribution of ``arm`` from the policy start, per replicate (rows) and day."""
     start = c.runs[0]["start_day"]
     days = np.arange(c.days)
-    axc.axhline(0, **{**BASE_STYLE, "linewidth": 1.6}, label=f"{base} (baseline)")
-    for arm in arms:
-        diff = np.array([np.cumsum(np.where(days >= start, r["series"]["net_contribution"]
-                                            - base_by[r["replicate"]]["series"]["net_contribution"], 0.0))
-                         for r in by_arm[arm]]) / 1e3
-        mean, half = _mean_band(diff, c.settings.confidence)
-        style = colors[arm]
-        months = days / MONTH_DAYS
-        axc.plot(months, mean, label=arm, **style)
-        axc.fill_between(months, mean - half, mean + half, color=style["color"], alpha=0.12, linewidth=0)
-    axc.set_xlabel("month of the run (30 days)")
-    axc.set_ylabel(f"cumulative extra net contribution (thousand {CURRENCY})")
-    axc.set_title("Payback: cumulative extra net contribution against the baseline (bands: intervals)", fontsize=10)
-    axc.grid(alpha=0.3)
-    axc.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _paired(c, arm, lambda r: np.cumsum(np.where(days >= start, r["series"]["net_contribution"], 0.0)))
 
 
-def _monthly(series: np.ndarray) -> np.ndarray:
-    """The survey figures (one value per 30-day month, NaN elsewhere) -> one value per month (mean of the days)."""
-    months = len(series) // MONTH_DAYS
-    out = np.full(months, np.nan)
-    for m in range(months):
-        chunk = series[m * MONTH_DAYS:(m + 1) * MONTH_DAYS]
-        chunk = chunk[np.isfinite(chunk)]
-        if chunk.size:
-            out[m] = chunk.mean()
-    return out
-
-
-def fig_nps_csat(c: Comparison, sides, colors, path: Path) -> bool:
+def fig_payback(c: Comparison, path: Path) -> None:
+    """Small multiples of the payback: one panel per arm, the cumulative extra net contribution with its band."""
     import matplotlib.pyplot as plt
 
-    by_arm = _by_arm(c.runs)
-    base = c.baseline.name
-    rows = [("nps", "NPS (points, -100 to 100)", 1.0)]
-    if any(f"{s}_csat" in c.runs[0]["series"] and np.isfinite(c.runs[0]["series"][f"{s}_csat"]).any() for s in sides):
-        rows.append(("csat", "CSAT (% of contacts rating 4-5)", 100.0))
-    fig, axes = plt.subplots(len(rows), len(sides), figsize=(5.2 * len(sides), 4.0 * len(rows) + 0.8),
-                             squeeze=False, sharex=True)
-    for i, (key, ylabel, scale) in enumerate(rows):
-        for k, side in enumerate(sides):
-            ax = axes[i][k]
-            col = f"{side}_{key}"
-            drawn = False
-            for arm, runs in by_arm.items():
-                if col not in runs[0]["series"]:
-                    continue
-                stack = np.array([_monthly(r["series"][col]) for r in runs]) * scale
-                if not np.isfinite(stack).any():
-                    continue
-                mean, half = _mean_band(stack, c.settings.confidence)
-                x = np.arange(1, stack.shape[1] + 1)
-                style = colors[arm]
-                ax.plot(x, mean, marker="o", markersize=3, label=arm + (" (baseline)" if arm == base else ""),
-                        **style)
-                lim = (-100, 100) if key == "nps" else (0, 100)
-                ax.fill_between(x, np.clip(mean - half, *lim), np.clip(mean + half, *lim), color=style["color"],
-                                alpha=0.1, linewidth=0)
-                drawn = True
-            if not drawn:
-                ax.text(0.5, 0.5, f"no {key.upper()} recorded for {side}", ha="center", va="center",
-                        transform=ax.transAxes, color="grey")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_title(f"{key.upper()} {side}")
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
-            if i == len(rows) - 1:
-                ax.set_xlabel("month of the run (30 days)")
-    fig.suptitle(f"Surveys over time by side (monthly; bands: {int(round(100 * c.settings.confidence))}% intervals "
-                 "over replicates)", fontsize=11)
-    _legend(fig, axes[0][0])
-    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
-    fig.savefig(path, dpi=110)
+    arms = list(c.headline["arm"])
+    colors = _colors(c)
+    ncol = min(4, len(arms))
+    nrow = math.ceil(len(arms) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.6 * nrow + 0.8), squeeze=False, sharex=True,
+                             sharey=True)
+    months = np.arange(c.days) / MONTH_DAYS
+    for ax, arm in zip(axes.flat, arms):
+        mean, half = _mean_band(_cumulative_extra(c, arm) / 1e3, c.settings.confidence)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.plot(months, mean, color=colors[arm]["color"], linewidth=1.6)
+        ax.fill_between(months, mean - half, mean + half, color=colors[arm]["color"], alpha=0.2, linewidth=0)
+        ax.set_title(arm, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(arms):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"thousand {CURRENCY}", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("month of the run", fontsize=8)
+    fig.suptitle(f"Payback by arm: cumulative extra net contribution against '{c.baseline.name}' (band: "
+                 f"{_pct(c)}% interval)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
-    return len(rows) > 1
 
 
-# -- rendering ------------------------------------------------------------------------------------
-def _md_table(header: list, rows: list) -> str:
-    def cell(text, bold):
-        text = str(text).replace("|", "\\|")
-        return f"**{text}**" if bold and text else text
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        lines.append("| " + " | ".join(cell(t, b) for t, b in row) + " |")
-    return "\n".join(lines)
-
-
-def _html_table(header: list, rows: list, best: str | None = None) -> str:
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>",
-           "<tbody>"]
-    for row in rows:
-        name = str(row[0][0])
-        cls = ' class="best"' if best and "★" in name else (' class="base"' if "(baseline)" in name else
-                                                              (' class="failed"' if "FAILED" in name else ""))
-        cells = "".join(f"<td>{'<b>' if b else ''}{html.escape(str(t))}{'</b>' if b else ''}</td>" for t, b in row)
-        out.append(f"<tr{cls}>{cells}</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
-
-
-def _md_to_html_paragraphs(text: str) -> str:
-    """The few markdown constructs of the prose sections -> HTML."""
-    import re
-
-    out, in_list = [], False
-    for line in text.strip().splitlines():
-        esc = html.escape(line)
-        esc = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", esc)
-        esc = re.sub(r"`(.+?)`", r"<code>\1</code>", esc)
-        if line.startswith("- "):
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{esc[2:]}</li>")
-            continue
-        if in_list:
-            out.append("</ul>")
-            in_list = False
-        if line.startswith("### "):
-            out.append(f"<h3>{esc[4:]}</h3>")
-        elif line.strip():
-            out.append(f"<p>{esc}</p>")
-    if in_list:
-        out.append("</ul>")
-    return "\n".join(out)
+def figures(c: Comparison, out: Path) -> list[tuple[str, str]]:
+    """Draw every figure into ``out``; return (file, title) in the report's order."""
+    pct = _pct(c)
+    fig_cost_benefit(c, out / "cost_benefit.png")
+    fig_payback(c, out / "payback.png")
+    fig_effects(c, out / "effects.png")
+    months = len(c.runs[0]["churn_months"][tables.sides_of(c)[0]])
+    fig_small_multiples(c, out / "monthly_churn.png", lambda r, s: r["churn_months"][s], np.arange(1, months + 1),
+                        100.0, "pp", "month of the run (30 days)",
+                        f"Monthly churn: difference to '{c.baseline.name}' by arm (rows) and side (columns), "
+                        f"percentage points; band: {pct}% interval")
+    n = len(c.runs[0]["retention"][tables.sides_of(c)[0]])
+    fig_small_multiples(c, out / "retention.png", lambda r, s: r["retention"][s], np.arange(n) * tables.TENURE_STEP,
+                        100.0, "pp", "tenure (days since joining)",
+                        f"Retention of agents acquired during the run: difference to '{c.baseline.name}', percentage "
+                        f"points; band: {pct}% interval")
+    fig_ltv(c, out / "ltv.png")
+    return [("cost_benefit.png", "Cost and benefit of each arm, and payback"),
+            ("payback.png", "Payback by arm, with its interval"),
+            ("effects.png", "Effects on churn, LTV and NPS by side"),
+            ("monthly_churn.png", "Monthly churn over time, against the baseline"),
+            ("retention.png", "Retention by tenure, against the baseline"),
+            ("ltv.png", "LTV distributions")]
 
 
+# -- the folder -----------------------------------------------------------------------------------
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1500px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
-table{border-collapse:collapse;font-size:12.5px;margin:1em 0;display:block;overflow-x:auto}
-th,td{border:1px solid #ccc;padding:4px 7px;text-align:right;vertical-align:top}
-th{background:#f2f2f2}td:first-child,th:first-child{text-align:left;white-space:nowrap}
-tr.base td{background:#eeeeee;font-style:italic}tr.best td{background:#e3f4e1}tr.failed td{color:#a00}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}
+th{background:#f2f2f2}td:first-child,th:first-child,td:nth-child(2){text-align:left}
+blockquote{border-left:4px solid #d9a400;background:#fff8e1;margin:1em 0;padding:0.3em 1em}
+blockquote.assumptions{border-color:#5b8def;background:#eef3ff}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}code{background:#f4f4f4;padding:0 3px}
+pre{white-space:pre-wrap;overflow-wrap:anywhere}
 """
 
 
+def markdown_text(c: Comparison, figs: list, out: Path) -> str:
+    """The report in Markdown (report.html is rendered from it)."""
+    s = c.settings
+    pct = _pct(c)
+    names = ", ".join(c.arm_names[1:]) or "(no arm)"
+    intro = (f"Market **{c.market}**, {c.days} days, scale={c.scale}; {len(c.arm_names) - 1} arm(s) against the "
+             f"baseline **{c.baseline.name}**, {s.replicates} replicates each, "
+             + ("common random numbers (replicate r runs on the same seed in every arm)" if s.crn
+                else "independent seeds per arm (crn=false)")
+             + (f", warm-up {s.warmup_days} days without policies" if s.warmup_days else "")
+             + f". Intervals: {pct}% paired t (not adjusted); p (Holm): p-values adjusted for multiplicity by "
+             f"Holm's method within two families, the {int((c.stats['family'] == 'headline').sum())} net-contribution "
+             f"tests of the answer and the {int((c.stats['family'] == 'details').sum())} tests of the side tables."
+             + (f" {c.resumed} of the runs were loaded from this folder, saved by an earlier start of the same "
+                "command." if c.resumed else ""))
+    h_header, h_rows = headline_rows(c)
+    md = [f"# Policy comparison: {names} vs {c.baseline.name}", "", intro, "", "## The answer", "", verdict(c), "",
+          _md_table(h_header, h_rows), "",
+          f"Extra net contribution: arm minus baseline over the run, already net of the arm's CS spend; **bold**: "
+          f"resolved after Holm's correction (p (Holm) < {1 - s.confidence:.2g}). ROI = extra net contribution / "
+          "extra CS spend (> 0 pays back). Payback month: the first month whose cumulative extra net contribution "
+          "is >= 0. Probability best needs parameter uncertainty, which this comparison does not model: the "
+          "intervals are seed noise only.", "",
+          f"![{figs[0][1]}]({figs[0][0]})", ""]
+    if c.failed:
+        md += ["### Failed arms", ""] + [f"- **{n}**: {e.splitlines()[0]}" for n, e in c.failed.items()] + [""]
+    md += ["## Validity warnings", ""]
+    md += ([f"> - {w}" for w in c.guards] if c.guards else ["None: the scale, horizon, replicates and survey "
+                                                           "samples pass the guards of conf/compare.yaml."]) + [""]
+    md += ["## Assumptions", ""] + [f"> - {a}" for a in assumptions(c)] + ["",
+           "These are assumed, not measured: a different staff cost or action price moves every ROI.", ""]
+    md += ["## Details by side", ""]
+    for side in [*tables.sides_of(c), "platform"]:
+        header, rows = detail_rows(c, side)
+        md += [f"### {side}", "", _md_table(header, rows), ""]
+    md += ["NPS answers per run are expected counts (survey share x active agents on each survey day); CSAT "
+           "answers are counted. Churn in % per month (differences in percentage points), LTV per agent acquired "
+           f"during the run and money in {CURRENCY}.", ""]
+    md += ["## Figures", ""]
+    for name, title in figs[1:]:
+        md += [f"### {title}", "", f"![{title}]({name})", ""]
+    net = c.stats[c.stats["family"] == "headline"].set_index("arm")
+    md += ["## Replicates needed", "",
+           f"Replicates per arm for 80% power to resolve a difference at the {pct}% level (paired t, the observed "
+           f"spread taken as the truth, before Holm's correction); this comparison used {s.replicates}. Net "
+           "contribution: " + ", ".join(f"{arm} {_needed(net.loc[arm, 'replicates_needed'], net.loc[arm, 'diff'])}"
+                                        for arm in net.index)
+           + ". The side tables give it for every metric.", ""]
+    crn_header, crn_table, _ = crn_rows(c)
+    md += ["## Common random numbers", "",
+           "Every arm of a replicate sees the same luck, so paired differences vary less than differences of "
+           "independent runs. Ratio of interval widths (below 1: narrower with CRN; median over arms); the "
+           "estimate uses width_independent = 2 t sqrt((s_arm^2 + s_base^2)/n)"
+           + ("; the measured column re-ran every arm with independent seeds." if c.crn_runs else
+              "; `crn_check=true` also measures it by re-running the arms with independent seeds."), "",
+           _md_table(crn_header, crn_table), ""]
+    md += ["## Reproduce", "", "```", reproduce_command(s.args, out), "```", "",
+           "Into this folder the command redraws the report from the saved runs (and finishes any that are "
+           "missing); into a new folder (`out=DIR`) it recomputes everything, bit for bit. The folder holds the "
+           "resolved config of every arm (config.yaml), the version, commit and seeds (manifest.json).", ""]
+    md += ["## Methods", "",
+           "- d_r = arm_r - baseline_r per replicate r; interval mean(d) +- t(1 - alpha/2, n - 1) sd(d) / sqrt(n).",
+           "- p: two-sided paired t test; p (Holm): Holm's step-down adjustment within a family (the answer's "
+           "net-contribution tests; the side tables' tests), so the chance of any false 'resolved' in a family "
+           "stays below alpha.",
+           "- Replicates needed: smallest n with power >= 0.8 of the paired t test for effect size |mean(d)| / sd(d).",
+           "- ROI = mean(d net contribution) / mean(d CS spend), delta-method interval; undefined when the extra "
+           "CS spend is <= 0.",
+           "- Files: comparison.parquet (every value), stats.csv, economics.csv, headline.csv, config.yaml, "
+           "manifest.json.", ""]
+    return "\n".join(md)
+
+
 def write_report(c: Comparison, out: Path) -> dict:
-    """Write the comparison's folder; return the paths of report.md and report.html."""
+    """Write the comparison's report files into ``out``; return the paths of report.md and report.html."""
     import matplotlib
+    import markdown
+    from omegaconf import OmegaConf
 
     matplotlib.use("Agg")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = tidy(c.runs)
+    table = c.tidy.copy()
     table.insert(0, "crn", c.settings.crn)
     table.to_parquet(out / "comparison.parquet", index=False)
-    base = c.baseline.name
-    st = paired_table(tidy(c.runs), base, c.settings.confidence)
-    eco = economics(c.runs, base, c.settings.confidence) if len(st) else pd.DataFrame(
-        columns=["arm", "roi", "roi_lo", "roi_hi", "d_net", "d_spend", "payback_month", "paid_back_share"])
-    st.to_csv(out / "stats.csv", index=False)
-    eco.to_csv(out / "economics.csv", index=False)
-    sides = [s for s in SIDES if s in c.runs[0]["sides"]]
-    arms_ok = [a.name for a in c.arms if a.name not in c.failed]
-    colors = _palette(arms_ok, base)
-    pct = int(round(100 * c.settings.confidence))
-
-    figures = []
-    has_arms = len(st) > 0
-    fig_retention(c, sides, colors, out / "retention.png")
-    figures.append(("retention.png", "Retention curves by side per arm"))
-    fig_monthly_churn(c, sides, colors, out / "monthly_churn.png")
-    figures.append(("monthly_churn.png", "Monthly churn by side over time"))
-    fig_ltv(c, sides, colors, st, out / "ltv.png")
-    figures.append(("ltv.png", "LTV distributions"))
-    if has_arms:
-        fig_cost_benefit(c, colors, st, eco, out / "cost_benefit.png")
-        figures.append(("cost_benefit.png", "Cost and benefit of each arm, and payback"))
-    has_csat = fig_nps_csat(c, sides, colors, out / "nps_csat.png")
-    figures.append(("nps_csat.png", "NPS and CSAT over time" if has_csat else "NPS over time (no CSAT recorded)"))
-
-    header, rows, best = decision_table(c, st, eco, sides) if has_arms else (["arm"], [[(base, False)]], base)
-    n_header, n_rows = needed_table(c, st, sides) if has_arms else (["arm"], [])
-    crn_header, crn_rows, crn_info = crn_section(c, st) if has_arms else (["metric"], [], {"ratios": {}, "measured": None})
+    c.stats.to_csv(out / "stats.csv", index=False)
+    c.economics.to_csv(out / "economics.csv", index=False)
+    c.headline.to_csv(out / "headline.csv", index=False)
+    _, _, crn_info = crn_rows(c)
     if crn_info["measured"] is not None:
         crn_info["measured"].to_csv(out / "crn.csv", index=False)
-
-    s = c.settings
-    model_text = " ".join(s.model) if s.model else "(defaults of conf/config.yaml)"
-    intro = (f"Market **{c.market}**, {c.days} days, model overrides: `{model_text}`. "
-             f"{len(arms_ok) - 1} arm(s) against the baseline **{base}**, {s.replicates} replicates each, "
-             + (f"common random numbers (replicate r runs on seed {c.seeds[base][0]} + r in every arm)"
-                if s.crn else "independent seeds per arm (crn=false)")
-             + (f", warm-up {s.warmup_days} days without policies, then every arm branched from the same snapshot"
-                if s.warmup_days else "")
-             + f". Intervals: {pct}% paired t intervals across replicates. Simulated in {c.elapsed_s:.0f} s "
-             f"with jobs={s.jobs}.")
-    if best == base:
-        verdict = (f"**No arm resolvably raises net contribution** over the baseline at {pct}% confidence "
-                   f"(no interval of the difference lies above 0); the baseline is marked best. See the replicates "
-                   f"table for how many replicates would resolve the differences.")
-    else:
-        e = eco.set_index("arm").loc[best]
-        roi_text = f"ROI {e['roi']:+.2f}" if _finite(e["roi"]) else "no extra CS spend"
-        verdict = (f"**Best arm: {best}**, the arm with the largest increase in net contribution whose {pct}% "
-                   f"interval lies above 0 ({_money(e['d_net'])} {CURRENCY} over the run, {roi_text}, payback "
-                   + (f"in month {int(e['payback_month'])})." if _finite(e["payback_month"]) else
-                      "not within the horizon)."))
-    legend = (f"Cells: the arm's mean over replicates (difference to the baseline [{pct}% interval], relative change); "
-              f"**bold**: the "
-              f"interval excludes 0. Churn in % per month (differences in percentage points), LTV of agents "
-              f"acquired during the run and money in {CURRENCY}, NPS in points, CSAT as the share of 4-5 answers. "
-              f"CS spend = CS desk staff cost + incentives (referral bonuses, offers). ROI = extra net contribution / "
-              f"extra CS spend (net of that spend: > 0 pays back; undefined when an arm spends nothing extra). "
-              f"Payback month: first month whose cumulative extra net contribution (mean over replicates) is >= 0.")
-    failed_text = ""
-    if c.failed:
-        failed_text = "\n".join(f"- **{name}**: {err.splitlines()[0]}" for name, err in c.failed.items())
-    crn_ratio_note = []
-    for key, vals in crn_info["ratios"].items():
-        if vals.get("measured_median") is not None:
-            crn_ratio_note.append(f"{key} {vals['measured_median']:.2f}")
-    crn_text = (
-        "With common random numbers every arm of a replicate sees the same luck, so the paired differences vary "
-        "less than differences of independent runs. Ratio of interval widths (below 1: CRN intervals are narrower; "
-        "median over arms). The estimate from these runs uses width_independent = 2 t sqrt((s_arm^2 + s_base^2)/n) "
-        "(the spread of each arm does not depend on seed sharing)"
-        + ("; the measured column re-ran every arm with independent seeds (crn_check=true)"
-           f" in {c.crn_check_elapsed_s:.0f} s." if c.crn_runs else
-           "; run with `crn_check=true` to also measure it by re-running the arms with independent seeds.")
-    )
-    methods = f"""
-- Replicate r of every arm runs on the same seed (crn=true), so d_r = arm_r - baseline_r is the policy's effect in replicate r; d_r are independent across replicates.
-- Interval: mean(d) +- t(1 - alpha/2, n - 1) * sd(d) / sqrt(n) (paired t interval, scipy.stats.t), confidence {s.confidence}.
-- Relative change: mean(d) / |mean(baseline)| (in stats.csv, column rel).
-- Replicates needed to resolve a difference (interval excluding 0): the smallest n with n >= (t(1 - alpha/2, n - 1) * sd(d) / |mean(d)|)^2, from the observed paired sd. ✓ marks differences already resolved.
-- ROI = mean(d net contribution) / mean(d CS spend), interval by the delta method (residuals d_net - ROI d_spend); undefined when the extra CS spend is <= 0.
-- Monthly churn: churned during a 30-day month / active at its start, averaged over the months; LTV: discounted contribution margin per agent acquired during the run (realised plus predicted for agents alive at the end).
-- Files: comparison.parquet (one row per arm, replicate and metric), stats.csv (paired statistics of every metric), economics.csv (ROI, payback).
-"""
-    md = [f"# Policy comparison: {', '.join(a for a in arms_ok if a != base) or '(no arm)'} vs {base}", "",
-          intro, "", "## Decision table", "", verdict, "", _md_table(header, rows), "", legend, ""]
-    if failed_text:
-        md += ["### Failed arms", "", "These arms could not be composed or run; they are left out:", "",
-               failed_text, ""]
-    md += ["## Figures", ""]
-    for name, title in figures:
-        md += [f"### {title}", "", f"![{title}]({name})", ""]
-    md += ["## Replicates needed", "",
-           f"Replicates per arm that would resolve each difference at {pct}% confidence, from the observed paired "
-           f"variance (this comparison used {s.replicates}; ✓ = already resolved).", "",
-           _md_table(n_header, n_rows), "",
-           "## Common random numbers", "", crn_text, "", _md_table(crn_header, crn_rows), "",
-           "## Methods", methods]
-    (out / "report.md").write_text("\n".join(md), encoding="utf-8")
-
-    body = [f"<h1>Policy comparison: {html.escape(', '.join(a for a in arms_ok if a != base) or '(no arm)')} "
-            f"vs {html.escape(base)}</h1>", _md_to_html_paragraphs(intro), "<h2>Decision table</h2>",
-            _md_to_html_paragraphs(verdict), _html_table(header, rows, best), _md_to_html_paragraphs(legend)]
-    if failed_text:
-        body += ["<h3>Failed arms</h3>", _md_to_html_paragraphs(failed_text)]
-    body.append("<h2>Figures</h2>")
-    for name, title in figures:
-        data = base64.b64encode((out / name).read_bytes()).decode("ascii")
-        body += [f"<h3>{html.escape(title)}</h3>", f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">']
-    body += ["<h2>Replicates needed</h2>",
-             _md_to_html_paragraphs(f"Replicates per arm that would resolve each difference at {pct}% confidence, "
-                                    f"from the observed paired variance (this comparison used {s.replicates}; "
-                                    "✓ = already resolved)."),
-             _html_table(n_header, n_rows), "<h2>Common random numbers</h2>", _md_to_html_paragraphs(crn_text),
-             _html_table(crn_header, crn_rows), "<h2>Methods</h2>", _md_to_html_paragraphs(methods)]
+    figs = figures(c, out)
+    text = markdown_text(c, figs, out)
+    atomic_write(out / "report.md", text.encode("utf-8"))
+    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    body = re.sub(r'src="([\w.-]+\.png)"', lambda m: 'src="data:image/png;base64,'
+                  + base64.b64encode((out / m.group(1)).read_bytes()).decode("ascii") + '"', body)
+    body = body.replace("<h2>Assumptions</h2>\n<blockquote>",
+                        '<h2>Assumptions</h2>\n<blockquote class="assumptions">')
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>twosided comparison</title>"
-            f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-    (out / "report.html").write_text(page, encoding="utf-8")
-    (out / "meta.json").write_text(json.dumps({
-        "baseline": base, "arms": arms_ok, "failed": c.failed, "replicates": s.replicates, "crn": s.crn,
-        "warmup_days": s.warmup_days, "jobs": s.jobs, "confidence": s.confidence, "model": s.model,
-        "seeds": c.seeds, "elapsed_s": c.elapsed_s, "best": best,
-        "crn_ratios": crn_info["ratios"]}, indent=2), encoding="utf-8")
+            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+    atomic_write(out / "report.html", page.encode("utf-8"))
+    if c.resolved:
+        atomic_write(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(c.resolved)).encode("utf-8"))
+    s = c.settings
+    manifest = {"command": reproduce_command(s.args, out), **provenance(), "baseline": c.baseline.name,
+                "arms": {a.name: {"policies": a.policies, "overrides": a.overrides, "changes": a.changed,
+                                  "description": a.description} for a in c.arms},
+                "failed": c.failed, "replicates": s.replicates, "crn": s.crn, "warmup_days": s.warmup_days,
+                "confidence": s.confidence, "model": s.model, "scale": c.scale, "days": c.days, "seeds": c.seeds,
+                "elapsed_s": c.elapsed_s, "resumed_runs": c.resumed, "best": c.best, "guards": c.guards,
+                "crn_ratios": crn_info["ratios"]}
+    atomic_write(out / "manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
     return {"md": out / "report.md", "html": out / "report.html", "folder": out}
+
+
+def terminal_summary(c: Comparison) -> str:
+    """The answer as plain text for the terminal: verdict and headline table."""
+    header, rows = headline_rows(c)
+    cells = [[str(v[0] if isinstance(v, tuple) else v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
+    lines = [re.sub(r"\*\*", "", verdict(c)), "",
+             "  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)

@@ -9,11 +9,14 @@ Formulas (n replicates with a finite value in both arms, confidence 1 - alpha):
 * mean difference  d = mean(d_r); sd = sample standard deviation of d_r (ddof 1)
 * interval         d +- t_{1-alpha/2, n-1} * sd / sqrt(n)            (paired t interval)
 * relative change  d / |mean(baseline_r)|                             (undefined if the baseline mean is 0)
-* replicates needed to resolve d (interval excludes 0):
-  the smallest n >= 2 with n >= (t_{1-alpha/2, n-1} * sd / |d|)^2,
-  i.e. n = ceil((t_crit * sd / |d|)^2) with t_crit taken at the n it gives
-  (a fixed point; t_crit at the observed n - 1 degrees of freedom would
-  overstate n for small pilots). Undefined (None) when d = 0.
+* p-value        two-sided paired t test of mean(d_r) = 0 (as scipy.stats.ttest_rel)
+* Holm-adjusted p-values over a family of tests (statsmodels multipletests,
+  method "holm"): the step-down Bonferroni correction, which keeps the chance
+  of any false "resolved" in the family at most alpha
+* replicates needed at 80% power: the smallest n at which a paired t test at
+  level alpha detects a true difference d with probability 0.8, taking the
+  observed sd of d_r as the truth (statsmodels TTestPower, effect size
+  |d| / sd, noncentral t). Undefined (None) when d = 0.
 * ROI = delta net contribution / delta CS spend (CS staff cost + incentives),
   currency back per currency of extra CS spend, net of that spend (ROI > 0
   pays back). Undefined when the extra spend is <= 0: a policy that costs
@@ -26,12 +29,18 @@ Formulas (n replicates with a finite value in both arms, confidence 1 - alpha):
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-MONTH_DAYS = 30
+from sim.metrics import MONTH_DAYS
+
+POWER = 0.8   # the power "replicates needed" is computed for
 
 
 @dataclass
@@ -46,7 +55,8 @@ class PairedDiff:
     lo: float
     hi: float
     rel: float | None
-    replicates_needed: int | None
+    p: float = math.nan             # two-sided paired t test of no difference
+    confidence: float = 0.95
 
     @property
     def width(self) -> float:
@@ -57,6 +67,12 @@ class PairedDiff:
         """Whether the interval excludes 0 (the difference is resolved at the chosen confidence)."""
         return bool(np.isfinite(self.lo) and (self.lo > 0 or self.hi < 0))
 
+    @property
+    def replicates_needed(self) -> int | None:
+        """Replicates for 80% power at level 1 - confidence (see :func:`replicates_needed`; computed on demand,
+        it takes a root finder)."""
+        return replicates_needed(self.diff, self.sd, self.confidence) if self.n >= 2 else None
+
 
 def t_crit(n: int, confidence: float) -> float:
     """Two-sided critical value of Student's t with n - 1 degrees of freedom."""
@@ -65,32 +81,55 @@ def t_crit(n: int, confidence: float) -> float:
     return float(_st.t.ppf(0.5 + confidence / 2.0, n - 1))
 
 
-def replicates_needed(diff: float, sd: float, confidence: float, max_n: int = 1_000_000) -> int | None:
-    """Smallest n >= 2 with t_{n-1} * sd / sqrt(n) <= |diff| (the interval would exclude 0)."""
+def t_crit_level(n: int, level: float) -> float:
+    """Two-sided critical value of Student's t with n - 1 degrees of freedom at significance ``level``."""
+    return t_crit(n, 1.0 - level)
+
+
+def z_level(level: float) -> float:
+    """Two-sided critical value of the standard normal at significance ``level``."""
+    return float(_st.norm.ppf(1.0 - level / 2.0))
+
+
+MIN_EFFECT = 1e-3
+"""Standardised differences below this (about 8 million replicates at 80% power) count as unresolvable."""
+
+
+def replicates_needed(diff: float, sd: float, confidence: float, power: float = POWER) -> int | None:
+    """Replicates a paired t test at level 1 - confidence needs to detect ``diff`` with ``power`` (sd of d_r = ``sd``).
+
+    None when diff = 0 (nothing to detect) or not finite; 2 when sd = 0 (any pair shows it).
+    """
     if not (np.isfinite(diff) and np.isfinite(sd)) or diff == 0:
         return None
     if sd == 0:
         return 2
-    ratio2 = (sd / abs(diff)) ** 2
-
-    def ok(n: int) -> bool:  # n >= t_{n-1}^2 ratio2; monotone in n because t_{n-1} falls with n
-        return n >= t_crit(n, confidence) ** 2 * ratio2 - 1e-9
-
-    bound = _st.norm.ppf(0.5 + confidence / 2.0) ** 2 * ratio2   # t >= z: a lower bound
-    if not bound <= max_n:   # a difference far below the noise (or a rounding-level one): unresolvable
+    effect, alpha = abs(diff) / sd, 1.0 - confidence
+    if effect < MIN_EFFECT:   # a rounding-level difference: no number of replicates resolves it
         return None
-    lo = max(2, math.ceil(bound - 1e-9))
-    if ok(lo):
-        return lo
-    hi = lo * 2
-    while not ok(hi):
-        if hi > max_n:
-            return None
-        hi *= 2
-    while hi - lo > 1:  # invariant: not ok(lo), ok(hi)
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
-    return hi
+    solver = TTestPower()
+    if solver.power(effect, nobs=2, alpha=alpha, alternative="two-sided") >= power:
+        return 2  # the root finder cannot go below 2 observations
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # its root finder failed: n is NaN, handled below
+        n = float(np.asarray(solver.solve_power(effect_size=effect, alpha=alpha, power=power,
+                                                alternative="two-sided")).item())
+    if np.isfinite(n):
+        return max(2, math.ceil(n - 1e-9))
+    n = 3  # the root finder fails for large effects, where the answer is a few replicates: count up
+    while n < 10_000 and solver.power(effect, nobs=n, alpha=alpha, alternative="two-sided") < power:
+        n += 1
+    return n
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm-adjusted p-values of a family (NaN entries are left out of the family and stay NaN)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out
 
 
 def paired(arm, base, confidence: float = 0.95) -> PairedDiff:
@@ -103,17 +142,20 @@ def paired(arm, base, confidence: float = 0.95) -> PairedDiff:
     a, b = a[ok], b[ok]
     n = int(a.size)
     if n == 0:
-        return PairedDiff(0, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, None, None)
+        return PairedDiff(0, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, None, math.nan, confidence)
     d = a - b
     mean = float(d.mean())
     mean_base = float(b.mean())
     rel = mean / abs(mean_base) if mean_base != 0 else None
     if n < 2:
-        return PairedDiff(n, float(a.mean()), mean_base, mean, math.nan, math.nan, math.nan, rel, None)
+        return PairedDiff(n, float(a.mean()), mean_base, mean, math.nan, math.nan, math.nan, rel, math.nan, confidence)
     sd = float(d.std(ddof=1))
     half = t_crit(n, confidence) * sd / math.sqrt(n)
-    return PairedDiff(n, float(a.mean()), mean_base, mean, sd, mean - half, mean + half, rel,
-                      replicates_needed(mean, sd, confidence))
+    if sd == 0:  # every replicate shows the same difference: certain, or certainly none
+        p = 1.0 if mean == 0 else 0.0
+    else:  # what scipy.stats.ttest_rel gives, from the statistic the interval uses
+        p = float(2.0 * _st.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+    return PairedDiff(n, float(a.mean()), mean_base, mean, sd, mean - half, mean + half, rel, p, confidence)
 
 
 def unpaired_width(arm, base, confidence: float = 0.95) -> float:

@@ -28,20 +28,64 @@ def test_settings_defaults_and_model_overrides():
 
 
 def test_arm_lists_and_compositions():
-    s = cmp.parse_args(["arms=[a,[b,c],d+e,a]"])
+    s = cmp.parse_args(["arms=[tech_touch,[win_back,tech_touch],proactive_outreach+win_back,tech_touch]"])
     _, arms = cmp.resolve_arms(s)
-    assert [(a.name, a.policies) for a in arms] == [("a", ["a"]), ("b+c", ["b", "c"]), ("d+e", ["d", "e"])]
-    assert arms[1].overrides == ["policy=[b,c]"]
+    assert [(a.name, a.policies) for a in arms] == [
+        ("tech_touch", ["tech_touch"]), ("win_back+tech_touch", ["win_back", "tech_touch"]),
+        ("proactive_outreach+win_back", ["proactive_outreach", "win_back"])]
+    assert arms[1].overrides == ["policy=[win_back,tech_touch]"]
+
+
+def test_arm_variants_set_policy_parameters_and_say_what_they_changed():
+    s = cmp.parse_args(["arms=[tech_touch(weight=0.025,max_nudges=3),proactive_outreach+tech_touch(weight=0.1),"
+                        "segmented(enterprise.capacity_per_cadence=30),outreach_x2]"])
+    _, arms = cmp.resolve_arms(s)
+    half, both, nested, named = arms
+    assert half.overrides == ["policy=tech_touch", "policy.tech_touch.weight=0.025", "policy.tech_touch.max_nudges=3"]
+    assert half.changed == "tech_touch: weight 0.05 -> 0.025, max_nudges 6 -> 3"
+    assert both.policies == ["proactive_outreach", "tech_touch"] and both.changed == "tech_touch: weight 0.05 -> 0.1"
+    assert nested.overrides[-1] == "policy.segmented.enterprise.capacity_per_cadence=30"
+    # a named variant of conf/arm/: its file name, its policies, what it changed against conf/policy/
+    assert named.name == "outreach_x2" and named.policies == ["proactive_outreach"]
+    assert named.changed == "proactive_outreach: capacity_per_cadence 40 -> 80" and named.description
+    # the variant's value reaches the composed config
+    p = cmp.plan(cmp.parse_args(["arms=[tech_touch(weight=0.025)]", *TINY]))
+    assert p.configs[1].policy["tech_touch"]["weight"] == 0.025 and p.configs[0].policy in (None, {})
+
+
+@pytest.mark.parametrize("arms, says", [
+    ("arms=[nope]", "'nope' is neither a policy"), ("arms=[]", "at least one arm"),
+    ("arms=[tech_touch(wieght=0.1)]", "parameters of tech_touch"), ("arms=[tech_touch(weight)]", "key=value"),
+    ("arms=[tech_touch(weight=0.1]", "unbalanced"), ("arms=[none]", "differs from the baseline"),
+    ("arms=[outreach_x2(weight=1)]", "takes no parameters"),
+])
+def test_bad_arms_are_refused_with_what_is_allowed(arms, says):
+    with pytest.raises(ConfigError) as info:
+        cmp.plan(cmp.parse_args([arms, *TINY]))
+    assert info.value.key == "arms" and says in str(info.value)
+
+
+@pytest.mark.parametrize("market, arm", [("goods", "fair_disputes"), ("rides", "segmented"),
+                                         ("rides", "tech_touch(weight=2)")])
+def test_an_arm_the_market_cannot_use_is_refused_before_any_run(market, arm, tmp_path, capsys):
+    assert cmp.main([f"arms=[{arm}]", f"market={market}", *TINY, f"out={tmp_path / 'c'}"]) == 2
+    err = capsys.readouterr().err
+    assert "`arms`" in err and arm in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c").exists()  # refused before the folder was made
 
 
 @pytest.mark.parametrize("arg, key", [("replicates=1", "replicates"), ("jobs=zero", "jobs"),
                                       ("confidence=1.5", "confidence"), ("crn=maybe", "crn"),
                                       ("warmup_days=-3", "warmup_days"), ("policy=tech_touch", "policy"),
-                                      ("baseline=nope", "baseline"), ("arms={x: 1}", "arms")])
+                                      ("policy.tech_touch.weight=1", "policy.tech_touch.weight"),
+                                      ("baseline=nope", "baseline"), ("arms={x: 1}", "arms"),
+                                      ("guards.min_answers=0", "guards.min_answers"), ("guards.nope=1", "guards.nope"),
+                                      ("launcher=slurm", "launcher")])
 def test_bad_settings_name_key_value_and_what_is_allowed(arg, key):
     with pytest.raises(ConfigError) as info:
         cmp.resolve_arms(cmp.parse_args([arg]))
     assert info.value.key == key and "Allowed:" in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_cli_bad_value_exits_2_with_one_paragraph(capsys, tmp_path):
@@ -99,7 +143,8 @@ def test_warmup_comparison_branches_every_arm_from_one_snapshot():
         assert a["metrics"] == b["metrics"]
         np.testing.assert_array_equal(a["series"]["net_contribution"], b["series"]["net_contribution"])
     # the warmed-up run equals a run that never paused
-    straight = cmp.reduce_result(Marketplace(load_config([*TINY, f"seed={seeds['none'][1]}"])).run())
+    cfg = load_config([*TINY, f"seed={seeds['none'][1]}"])
+    straight = cmp.reduce_result(Marketplace(cfg).run(), 0, cfg.metrics.survey_share_per_month)
     assert straight["metrics"] == by[("none", 1)]["metrics"]
 
 
@@ -110,7 +155,7 @@ def test_common_random_numbers_pair_the_arms_and_crn_false_does_not():
     s = _settings()
     runs, failed, seeds, _, _ = cmp.simulate(s, base, arms, crn=True)
     assert seeds == {"none": [0, 1], "none_again": [0, 1], "staff": [0, 1]}
-    st = cmp.paired_table(cmp.tidy(runs), "none", 0.95)
+    st = cmp.tables.paired_table(cmp.tables.tidy(runs), "none", 0.95)
     again = st[st["arm"] == "none_again"]
     assert (again["diff"].fillna(0) == 0).all() and (again["width"].fillna(0) == 0).all()
     # dearer CS staff: the same market (same luck), only the cost differs, by (300 - base cost) x staff x days
@@ -123,7 +168,7 @@ def test_common_random_numbers_pair_the_arms_and_crn_false_does_not():
     independent, _, seeds_ind, _, _ = cmp.simulate(s, base, arms[:1], crn=False)
     assert seeds_ind == {"none": [1000, 1001], "none_again": [2000, 2001]}
     # the CRN check: with shared seeds the same policy has a zero-width interval, with independent seeds it does not
-    ratios = cmp.crn_ratios(runs, independent, "none", 0.95)
+    ratios = cmp.tables.crn_ratios(runs, independent, "none", 0.95, cmp.CRN_CHECK_METRICS)
     ratios = ratios.dropna()  # a side may have too few new agents at this size for a metric
     assert set(ratios["arm"]) == {"none_again"} and len(ratios) >= 4
     assert (ratios["width_crn"] == 0).all() and (ratios["width_independent"] > 0).all()
@@ -134,7 +179,7 @@ def test_parallel_runs_are_bit_identical_to_serial_runs():
     arms = [cmp.Arm("budget", ["none"], ["market.buyers.acquisition.marketing_budget_per_1k=30"])]
     serial = cmp.simulate(_settings("jobs=1"), base, arms, crn=True)[0]
     parallel = cmp.simulate(_settings("jobs=2"), base, arms, crn=True)[0]
-    pd.testing.assert_frame_equal(cmp.tidy(serial), cmp.tidy(parallel), check_exact=True)
+    pd.testing.assert_frame_equal(cmp.tables.tidy(serial), cmp.tables.tidy(parallel), check_exact=True)
     for a, b in zip(serial, parallel):
         for key in a["series"]:
             np.testing.assert_array_equal(a["series"][key], b["series"][key])
@@ -143,12 +188,21 @@ def test_parallel_runs_are_bit_identical_to_serial_runs():
 
 
 # -- the report --------------------------------------------------------------------------------------
-def test_report_folder_with_a_failed_arm(tmp_path):
+def test_report_folder_with_a_failed_arm(tmp_path, monkeypatch):
     s = _settings()
     base = cmp.Arm("none", ["none"])
-    arms = [cmp.Arm("staff", ["none"], ["cs.staff_cost_per_day=300"]), cmp.Arm("no_such_policy", ["no_such_policy"])]
+    arms = [cmp.Arm("staff", ["none"], ["cs.staff_cost_per_day=300"]), cmp.Arm("broken", ["none"])]
+    real = cmp.run_task
+
+    def failing(task):  # an arm that composes but fails while running
+        if task.arm == 2:
+            return {"arm": task.arm, "replicate": task.replicate, "seed": task.seed,
+                    "error": "RuntimeError: the engine broke"}
+        return real(task)
+
+    monkeypatch.setattr(cmp, "run_task", failing)
     runs, failed, seeds, days, market = cmp.simulate(s, base, arms, crn=True)
-    assert set(failed) == {"no_such_policy"} and "no_such_policy" in failed["no_such_policy"]
+    assert set(failed) == {"broken"} and "the engine broke" in failed["broken"]
     c = cmp.Comparison(s, base, [base, *arms], failed, runs, seeds, days, market, "", 1.0)
     from experiments.report import write_report
 
@@ -158,11 +212,17 @@ def test_report_folder_with_a_failed_arm(tmp_path):
     assert set(table["arm"]) == {"none", "staff"}
     assert len(table) == table[["arm", "replicate", "side", "metric"]].drop_duplicates().shape[0]
     md = (folder / "report.md").read_text()
-    assert md.index("## Decision table") < md.index("## Figures")
-    assert "no_such_policy (FAILED)" in md and "★" in md
+    # the answer leads: the headline table and the cost-and-benefit chart come before everything else
+    assert md.index("## The answer") < md.index("cost_benefit.png") < md.index("## Validity warnings") \
+        < md.index("## Assumptions") < md.index("## Details by side") < md.index("## Figures")
+    assert "### Failed arms" in md and "the engine broke" in md and "p (Holm)" in md
     page = (folder / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5 and "<img src=\"retention.png\"" not in page
-    for png in ("retention", "monthly_churn", "ltv", "cost_benefit", "nps_csat"):
+    assert page.count("data:image/png;base64,") == 6 and 'src="retention.png"' not in page
+    # no table needs horizontal scrolling: none has more than seven short columns
+    import re
+
+    assert max(len(re.findall(r"<th[\s>]", t)) for t in re.findall(r"<thead>.*?</thead>", page, re.S)) <= 7
+    for png in ("retention", "monthly_churn", "ltv", "cost_benefit", "effects", "payback"):
         assert (folder / f"{png}.png").stat().st_size > 10_000
     eco = pd.read_csv(folder / "economics.csv").set_index("arm")
     assert eco.loc["staff", "roi"] == pytest.approx(-1.0)  # dearer staff, same market: -1 per unit

@@ -6,6 +6,8 @@ import math
 import numpy as np
 import pytest
 
+from scipy import stats as scipy_stats
+
 from experiments import stats
 
 
@@ -22,9 +24,11 @@ def test_paired_interval_matches_hand_computation():
     assert p.hi == pytest.approx(3.0 + half, abs=1e-9)
     assert p.rel == pytest.approx(3.0 / 30.0)
     assert p.resolved
-    # n needed: smallest n with n >= (t_{n-1} sd / d)^2, (sd / d)^2 = 0.278:
-    # n = 3: t_2^2 * 0.278 = 18.5 * 0.278 = 5.14 > 3; n = 4: t_3^2 * 0.278 = 10.1 * 0.278 = 2.81 <= 4
-    assert p.replicates_needed == 4
+    # two-sided paired t: t = 3 / (sqrt(2.5) / sqrt(5)) = 4.243 with 4 df -> p = 0.01324, as scipy's ttest_rel
+    assert p.p == pytest.approx(0.013236, abs=1e-5)
+    assert p.p == pytest.approx(scipy_stats.ttest_rel(arm, base).pvalue, rel=1e-9)
+    # effect size d / sd = 1.897: 80% power needs 5 replicates (power 0.88 at 5, 0.71 at 4)
+    assert p.replicates_needed == 5
 
 
 def test_paired_drops_missing_pairs_and_handles_degenerate_cases():
@@ -32,22 +36,40 @@ def test_paired_drops_missing_pairs_and_handles_degenerate_cases():
     assert p.n == 2 and p.diff == pytest.approx(2.5)
     zero = stats.paired([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     assert zero.diff == 0 and zero.width == 0 and not zero.resolved and zero.replicates_needed is None
+    assert zero.p == 1.0
     one = stats.paired([2.0], [1.0])
     assert one.n == 1 and math.isnan(one.lo)
     with pytest.raises(ValueError):
         stats.paired([1.0, 2.0], [1.0])
 
 
-def test_replicates_needed_is_the_smallest_resolving_n():
-    # sd = |d|: t_6^2 = 5.99 <= 7 but t_5^2 = 6.61 > 6, so 7
-    assert stats.replicates_needed(1.0, 1.0, 0.95) == 7
-    for d, sd, conf in [(0.3, 1.0, 0.95), (2.0, 7.5, 0.9), (1.0, 0.2, 0.99), (0.01, 1.0, 0.95)]:
-        n = stats.replicates_needed(d, sd, conf)
-        assert n >= stats.t_crit(n, conf) ** 2 * (sd / d) ** 2 - 1e-9
-        if n > 2:
-            assert n - 1 < stats.t_crit(n - 1, conf) ** 2 * (sd / d) ** 2
+def test_replicates_needed_for_80_percent_power_matches_the_textbook():
+    # Cohen (1988), one-sample / paired t, alpha 0.05 two-sided, power 0.8: d = 0.5 -> 34, d = 1 -> 10
+    assert stats.replicates_needed(0.5, 1.0, 0.95) == 34
+    assert stats.replicates_needed(1.0, 1.0, 0.95) == 10
+    assert stats.replicates_needed(-1.0, 1.0, 0.95) == 10          # the sign does not matter
+    assert stats.replicates_needed(1.0, 1.0, 0.99) > 10             # a stricter level needs more
+    assert stats.replicates_needed(20.0, 1.0, 0.95) == 3            # huge effects: a few replicates
     assert stats.replicates_needed(1.0, 0.0, 0.95) == 2
     assert stats.replicates_needed(0.0, 1.0, 0.95) is None
+
+
+def test_replicates_needed_gives_80_percent_power_in_simulated_experiments():
+    """At the n it gives, 4,000 simulated paired experiments (effect 0.5, sd 1) resolve the effect about 80% of
+    the time: binomial sd sqrt(0.8 * 0.2 / 4000) = 0.0063, so 0.8 +- 0.025 is a 4-sd band."""
+    n = stats.replicates_needed(0.5, 1.0, 0.95)
+    rng = np.random.default_rng(7)
+    d = rng.normal(0.5, 1.0, (4000, n))
+    half = stats.t_crit(n, 0.95) * d.std(axis=1, ddof=1) / np.sqrt(n)  # the paired interval of stats.paired
+    resolved = np.mean(np.abs(d.mean(axis=1)) > half)
+    assert abs(resolved - 0.8) < 0.025
+
+
+def test_holm_adjusts_like_the_step_down_bonferroni_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    adjusted = stats.holm([0.01, 0.04, 0.03, 0.005, np.nan])
+    np.testing.assert_allclose(adjusted[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(adjusted[4])  # a missing test is left out of the family
 
 
 def test_paired_interval_covers_the_true_difference_at_its_level():
