@@ -61,8 +61,9 @@ from sim.metrics import MONTH_DAYS
 
 COMPARE_YAML = Path(__file__).resolve().parent.parent / "conf" / "compare.yaml"
 CONFIG_YAML = COMPARE_YAML.with_name("config.yaml")
-SIDE_METRICS = ("monthly_churn", "ltv", "ltv_cac", "cac", "nps", "csat", "activation_30d", "ttfv_days",
-                "active_end", "joined", "churned", "revenue", "margin", "csat_answers")
+SIDE_METRICS = ("monthly_churn", "ltv", "ltv_orders", "ltv_cac", "cac", "nps", "csat", "activation_30d", "ttfv_days",
+                "activation_failure", "relapse_rate", "active_end", "active_mean", "agent_days", "joined", "churned",
+                "revenue", "margin", "csat_answers")
 PLATFORM_METRICS = ("gmv", "take_revenue", "payment_costs", "marketing_cost", "cs_cost", "incentive_cost",
                     "net_contribution", "expansion_revenue")
 LAUNCHERS = ("local", "submitit_local", "submitit_slurm")
@@ -416,24 +417,12 @@ def reduce_result(result, start_day: int = 0, survey_share: float = math.nan) ->
         join = a["join_day"].to_numpy()
         churn = a["churn_day"].to_numpy()
         initial = (a["channel"] == "initial").to_numpy()
-        churn_months[side] = monthly_churn_from_agents(join, churn, initial, days)
+        # the engine's own definition (sim.metrics.monthly_churn_series), month by month
+        churn_months[side] = np.array([_num(v) for v in summary[side]["monthly_churn_by_month"]], dtype=float)
         retention[side] = retention_curve(join[~initial], churn[~initial], days)
         ltv[side] = a.loc[~initial, "ltv"].to_numpy(np.float32)
     return {"metrics": metrics, "series": series, "churn_months": churn_months, "retention": retention,
             "ltv": ltv, "days": days, "start_day": start_day, "sides": sides}
-
-
-def monthly_churn_from_agents(join, churn, initial, days: int) -> np.ndarray:
-    """Churned during each complete 30-day month / active at its start (as sim.metrics.monthly_churn_series)."""
-    months = days // MONTH_DAYS
-    rates = np.full(months, np.nan)
-    for m in range(months):
-        start, end = m * MONTH_DAYS, (m + 1) * MONTH_DAYS
-        active = ((join < start) | initial) & ((churn < 0) | (churn >= start))
-        n = np.count_nonzero(active)
-        if n:
-            rates[m] = np.count_nonzero(active & (churn >= start) & (churn < end)) / n
-    return rates
 
 
 def retention_curve(join, churn, days: int, min_agents: int = 20) -> np.ndarray:

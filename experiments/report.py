@@ -69,6 +69,7 @@ def _signed(x) -> str:
 FORMATS = {
     "monthly_churn": ("monthly churn", lambda v: f"{100 * v:.2f}%", lambda v: f"{100 * v:+.2f}", "pp"),
     "ltv": ("LTV", _money, _signed, ""),
+    "ltv_orders": ("LTV, order-attributed", _money, _signed, ""),
     "ltv_cac": ("LTV:CAC", lambda v: f"{v:.2f}", lambda v: f"{v:+.2f}", ""),
     "nps": ("NPS", lambda v: f"{v:+.1f}", lambda v: f"{v:+.1f}", "pts"),
     "csat": ("CSAT", lambda v: f"{100 * v:.1f}%", lambda v: f"{100 * v:+.1f}", "pp"),

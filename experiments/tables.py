@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from experiments.compare import Comparison
 
 # The metrics the report's tables show, per side; their paired tests form the Holm family.
-SIDE_DETAIL = ("monthly_churn", "ltv", "ltv_cac", "nps", "csat")
+SIDE_DETAIL = ("monthly_churn", "ltv", "ltv_orders", "ltv_cac", "nps", "csat")   # ltv_orders: buyers only
 PLATFORM_DETAIL = ("net_contribution", "cs_spend", "take_revenue", "gmv")
 # survey metric -> the metric holding its number of answers per run
 ANSWERS = {"nps": "nps_answers", "csat": "csat_answers"}

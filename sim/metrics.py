@@ -307,6 +307,7 @@ def side_summary(model, side: Side, daily) -> dict:
     nps_months = daily[f"{name}_nps"].dropna()
     return {
         "monthly_churn": _finite(np.nanmean(churn_months)) if np.isfinite(churn_months).any() else None,
+        "monthly_churn_by_month": [_finite(rate) for rate in churn_months],
         "ltv": _finite(ltv_new),
         "ltv_all": _finite(float(ltv.mean())) if side.n else None,
         **({"ltv_orders": _finite(float(buyer_order_ltv(model, side)[acquired].mean())) if n_acquired else None}
