@@ -174,22 +174,58 @@ def Controls(settings: solara.Reactive, applied: dict, on_start):
 
 
 # -- the charts -------------------------------------------------------------------------
-@solara.component
-def Chart(spec_and_data, key: str):
-    spec, data = spec_and_data
-    VegaChart.element(spec=spec, datasets=data, libraries=library_paths(), css_class=f"twosided-chart-{key}")
+def day_text(lab: MarketLab) -> str:
+    """The day counter (the browser test reads it to measure days per second)."""
+    return f"Day {lab.day} of {lab.days}"
 
 
-@solara.component
-def Readout(lab: MarketLab, frame: int):
-    _ = frame   # the readout reads the model; frame says it moved
-    arm = lab.arms[-1]
-    latest = lab.latest(arm)
+def readout_text(lab: MarketLab) -> str:
+    """Today's sizes and GMV of the policy arm."""
+    latest = lab.latest(lab.arms[-1])
     sizes = " · ".join(f"{lab.side_name(s)} {_fmt(latest.get(f'{s}_active'))}" for s in lab.sides)
-    solara.Text(f"Day {lab.day} of {lab.days}", classes=["twosided-day"],
-                style={"font-size": "20px", "font-weight": "bold"})
-    solara.Text(f"Active now: {sizes} · GMV today {_fmt(latest.get('gmv'))}", classes=["twosided-readout"],
-                style={"font-size": "14px", "padding-left": "12px"})
+    return f"Active now: {sizes} · GMV today {_fmt(latest.get('gmv'))}"
+
+
+LIVE_CHARTS = {"size": app_charts.size_chart, "churn": app_charts.churn_chart, "nps": app_charts.nps_chart,
+               "money": app_charts.money_chart, "map": app_charts.map_chart}
+
+
+class LiveView:
+    """The widgets that change every day, updated in place.
+
+    Re-rendering the page through Solara costs about 100 ms per frame (it
+    walks every component); a day needs new rows in the charts and new
+    text in two labels, so :meth:`refresh` sets exactly those on the
+    widgets, which sends only them to the browser.
+    """
+
+    def __init__(self):
+        self.charts: dict = {}       # key -> (VegaChart widget, function lab -> (spec, data))
+        self.texts: dict = {}        # function lab -> text  ->  the label widget showing it
+
+    def refresh(self, lab: MarketLab) -> None:
+        for widget, build in self.charts.values():
+            widget.datasets = build(lab)[1]
+        for text, widget in self.texts.items():
+            widget.children = [text(lab)]
+
+
+@solara.component
+def LiveText(lab: MarketLab, view: LiveView, text, css: str, style: dict):
+    label = solara.Text(text(lab), classes=[css], style=style)
+    solara.use_effect(lambda: view.texts.__setitem__(text, solara.get_widget(label)), [lab])
+
+
+@solara.component
+def LiveChart(lab: MarketLab, view: LiveView, key: str, build):
+    spec, data = build(lab)
+    chart = VegaChart.element(spec=spec, datasets=data, libraries=library_paths(), css_class=f"twosided-chart-{key}")
+
+    def register():
+        view.charts[key] = (solara.get_widget(chart), build)
+        return lambda: view.charts.pop(key, None)
+
+    solara.use_effect(register, [lab, build])
 
 
 def explanation(lab: MarketLab) -> str:
@@ -211,94 +247,106 @@ def explanation(lab: MarketLab) -> str:
 
 
 @solara.component
-def PortraitPanel(lab: MarketLab, frame: int):
+def PortraitPanel(lab: MarketLab, view: LiveView):
     key, cfg = lab.portrait_request()
-    portrait = cached_portrait(key)
     progress = solara.use_reactive("")
-    _ = frame   # redrawn every frame: this market's path moves
 
     def compute():
         portrait_for(key, cfg, progress=lambda done, total: progress.set(f"{done} of {total} runs done"))
 
     task = solara.lab.use_task(compute, dependencies=None, prefer_threaded=True)
-
+    portrait = cached_portrait(key)
+    build = solara.use_memo(lambda: (lambda market: app_charts.portrait_chart(market, portrait)), [portrait])
     if portrait is None:
         supply = lab.side_name("sellers" if "sellers" in lab.sides else "drivers")
         _prose(f"**The tipping point.** Where does this market grow, and where does it unravel? "
                f"Computing it simulates {GRID_POINTS * GRID_POINTS} markets started from a grid of sizes of "
-               f"{lab.side_name('buyers')} and {supply} for {PORTRAIT_DAYS} days (under a minute; computed "
+               f"{lab.side_name('buyers')} and {supply} for {PORTRAIT_DAYS} days (a minute or two; computed "
                f"once, then kept for everyone on this server).")
         solara.Button("Compute the tipping point", on_click=task, disabled=task.pending,
                       classes=["twosided-portrait-button"])
         if task.pending:
             solara.Text(f"Simulating... {progress.value}", classes=["twosided-portrait-progress"])
         return
-    supply = portrait.supply
-    _prose(PORTRAIT_TEXT.format(n=len(portrait.runs), buyers=lab.side_name("buyers"), supply=lab.side_name(supply),
-                                days=portrait.days))
-    Chart(app_charts.portrait_chart(lab, portrait), "portrait")
+    _prose(PORTRAIT_TEXT.format(n=len(portrait.runs), buyers=lab.side_name("buyers"),
+                                supply=lab.side_name(portrait.supply), days=portrait.days))
+    LiveChart(lab, view, "portrait", build)
 
 
 @solara.component
-def Charts(lab: MarketLab, frame: int):
-    _ = frame   # the charts read the model; frame says it moved
+def LiveCharts(lab: MarketLab, view: LiveView):
+    """The day, the readout and the charts; after the first render they change only through ``view``."""
+    with solara.Row(style={"align-items": "baseline"}):
+        LiveText(lab, view, day_text, "twosided-day", {"font-size": "20px", "font-weight": "bold"})
+        LiveText(lab, view, readout_text, "twosided-readout", {"font-size": "14px", "padding-left": "12px"})
     with solara.Columns([1, 1]):
-        Chart(app_charts.size_chart(lab), "size")
-        Chart(app_charts.churn_chart(lab), "churn")
+        LiveChart(lab, view, "size", LIVE_CHARTS["size"])
+        LiveChart(lab, view, "churn", LIVE_CHARTS["churn"])
     with solara.Columns([1, 1]):
-        Chart(app_charts.nps_chart(lab), "nps")
-        Chart(app_charts.money_chart(lab), "money")
-    city = app_charts.map_chart(lab)
-    with solara.Columns([1, 1]):
-        if city is None:
-            _prose("**No city map in the goods market**: the platform handles logistics, so there are no "
-                   "drivers to place. Choose *rides* or *delivery*.")
-        else:
-            Chart(city, "map")
-        with solara.Column():
-            PortraitPanel(lab, frame)
-    _prose(DEFINITIONS.strip())
+        LiveChart(lab, view, "nps", LIVE_CHARTS["nps"])
+        LiveChart(lab, view, "money", LIVE_CHARTS["money"])
+    if "drivers" in lab.sides:
+        LiveChart(lab, view, "map", LIVE_CHARTS["map"])
+    else:
+        _prose("**No city map in the goods market**: the platform handles logistics, so there are no "
+               "drivers to place. Choose *rides* or *delivery*.")
+
+
+@solara.component
+def PlayBar(lab: MarketLab, view: LiveView):
+    """Play, pause, one day, the speed, and the loop that plays (a thread of this session)."""
+    playing = solara.use_reactive(False)
+    speed = solara.use_reactive(DEFAULT_SPEED)
+    running = solara.use_reactive(lab.running)   # set when the horizon is reached, not every frame
+
+    def advance(days: int) -> None:
+        for _ in range(days):
+            if not lab.running:
+                break
+            lab.step()
+        view.refresh(lab)
+        running.set(lab.running)
+
+    def play_loop(cancel: threading.Event):
+        while playing.value and lab.running and not cancel.is_set():
+            started = time.perf_counter()
+            advance(SPEEDS[speed.value])
+            time.sleep(max(0.0, MIN_FRAME_SECONDS - (time.perf_counter() - started)))
+        if not lab.running:
+            playing.set(False)
+
+    solara.use_effect(lambda: running.set(lab.running), [lab])
+    solara.use_thread(play_loop, dependencies=[playing.value, lab], intrusive_cancel=False)
+    with solara.Row(style={"align-items": "center"}):
+        solara.Button("❚❚ Pause" if playing.value else "▶ Play", color="primary",
+                      on_click=lambda: playing.set(not playing.value), disabled=not running.value,
+                      classes=["twosided-play"])
+        solara.Button("+1 day", on_click=lambda: advance(1), disabled=playing.value or not running.value,
+                      classes=["twosided-step"])
+        solara.Select("Speed", value=speed.value, values=list(SPEEDS), on_value=speed.set,
+                      style={"max-width": "240px"})
 
 
 @solara.component
 def Page():
-    """The whole page. One MarketLab per browser session (per kernel)."""
+    """The whole page. One MarketLab per browser session (per kernel).
+
+    While the market plays, nothing is re-rendered: the play loop updates the
+    live widgets in place (:class:`LiveView`).
+    """
     settings = solara.use_reactive(solara.use_memo(initial_settings, []))
     applied = solara.use_reactive(settings.value)
     lab = solara.use_reactive(solara.use_memo(lambda: lab_from(settings.value), []))
-    frame = solara.use_reactive(0)
-    playing = solara.use_reactive(False)
-    speed = solara.use_reactive(DEFAULT_SPEED)
+    view = solara.use_memo(LiveView, [])
     error = solara.use_reactive("")
 
     def start():
-        playing.set(False)
         try:
             lab.set(lab_from(settings.value))
             applied.set(settings.value)
             error.set("")
         except Exception as problem:   # a setting the model rejects: say so, keep the old market
             error.set(f"Could not start this market: {problem}")
-        frame.set(frame.value + 1)
-
-    def advance(days: int) -> None:
-        model = lab.value
-        for _ in range(days):
-            if not model.running:
-                break
-            model.step()
-        frame.set(frame.value + 1)
-
-    def play_loop(cancel: threading.Event):
-        model = lab.value
-        while playing.value and model.running and not cancel.is_set():
-            started = time.perf_counter()
-            advance(SPEEDS[speed.value])
-            time.sleep(max(0.0, MIN_FRAME_SECONDS - (time.perf_counter() - started)))
-        if not model.running:
-            playing.set(False)
-
-    solara.use_thread(play_loop, dependencies=[playing.value, lab.value], intrusive_cancel=False)
 
     solara.Style(CSS)
     solara.Title("twosided: marketplace lab")
@@ -308,19 +356,13 @@ def Page():
         Controls(settings, applied.value, start)
     model = lab.value
     with solara.Column(style={"padding": "8px"}):
-        with solara.Row(style={"align-items": "center"}):
-            solara.Button("❚❚ Pause" if playing.value else "▶ Play", color="primary",
-                          on_click=lambda: playing.set(not playing.value), disabled=not model.running,
-                          classes=["twosided-play"])
-            solara.Button("+1 day", on_click=lambda: advance(1), disabled=playing.value or not model.running,
-                          classes=["twosided-step"])
-            solara.Select("Speed", value=speed.value, values=list(SPEEDS), on_value=speed.set,
-                          style={"max-width": "240px"})
-            Readout(model, frame.value)
+        PlayBar(model, view)
         if error.value:
             solara.Error(error.value)
         _prose(explanation(model))
-        Charts(model, frame.value)
+        LiveCharts(model, view)
+        PortraitPanel(model, view)
+        _prose(DEFINITIONS.strip())
 
 
 page = Page

@@ -39,6 +39,7 @@ def library_paths() -> dict[str, str]:
 # The browser side: load Vega once through the page's requirejs, embed on a new
 # spec, and on new data swap the rows of each named data set, at most once per
 # animation frame (updates that arrive faster are merged, the last one wins).
+# Plain promises, no async/await: ipyvue's template loader does not parse them.
 TEMPLATE = """
 <template>
   <div ref="plot" :class="css_class"></div>
@@ -69,11 +70,13 @@ module.exports = {
         }, reject);
       });
     },
-    async embed() {
+    embed() {
       if (this.view) { this.view.finalize(); this.view = null; }
-      const result = await this.vegaEmbed(this.$refs.plot, this.spec, { actions: false, renderer: "canvas" });
-      this.view = result.view;
-      this.applyData();
+      // The first rows go in with the spec, so Vega never lays out an empty chart.
+      const spec = Object.assign({}, this.spec, { datasets: this.datasets });
+      return this.vegaEmbed(this.$refs.plot, spec, { actions: false, renderer: "canvas" }).then((result) => {
+        this.view = result.view;
+      });
     },
     scheduleUpdate() {
       if (this.frameRequested) { return; }
@@ -85,7 +88,8 @@ module.exports = {
       for (const [name, rows] of Object.entries(this.datasets)) {
         this.view.change(name, this.vega.changeset().remove(() => true).insert(rows));
       }
-      this.view.runAsync();
+      // resize(): legends and facets grow with the data, so lay the chart out again.
+      this.view.resize().runAsync();
     },
   },
 };
