@@ -195,11 +195,11 @@ def control_overrides(market: str, preset: Preset | None = None, **controls) -> 
     sides = market_sides(market)
     start = default_controls(market, preset)
     out = [f"population.{side}={int(controls[side])}" for side in sides if side in controls]
-    moved = {key: value for key, value in controls.items()
-             if key not in SIDE_ORDER and abs(float(value) - float(start[key])) > SAME_SETTING}
     unknown = set(controls) - set(CONTROL_KEYS)
     if unknown:
         raise ValueError(f"unknown control(s) {sorted(unknown)}; allowed: {', '.join(CONTROL_KEYS)}")
+    moved = {key: value for key, value in controls.items()
+             if key not in SIDE_ORDER and abs(float(value) - float(start[key])) > SAME_SETTING}
     if "take_rate" in moved:
         out += [f"market.{side}.commission={float(moved['take_rate']):g}" for side in sides if side != "buyers"]
     if "onboarding_quality" in moved:

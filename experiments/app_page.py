@@ -18,6 +18,7 @@ the browser a redraw.
 from __future__ import annotations
 
 import html
+import math
 import threading
 import time
 
@@ -30,12 +31,13 @@ from experiments.app_model import (DEFAULTS, NO_PRESET, MarketLab, default_contr
 from experiments.app_vega import VegaChart, library_paths
 from experiments.phase_portrait import GRID_POINTS, PORTRAIT_DAYS, cached_portrait, portrait_for
 
-# Days simulated between two redraws while playing; the choice a teacher has
-# between a smooth, slow picture and a fast one.
-SPEEDS = {"slow (1 day per frame)": 1, "normal (5 days per frame)": 5, "fast (15 days per frame)": 15}
-DEFAULT_SPEED = "normal (5 days per frame)"
-# Shortest time between two frames (s): no faster than the browser redraws anyway.
-MIN_FRAME_SECONDS = 0.12
+# Most days simulated between two redraws while playing: the teacher's choice
+# between a smooth, slow picture and a fast one. A frame also ends once
+# FRAME_SECONDS of simulating have passed, so a slow machine still redraws
+# about four times a second and spends the rest of its time simulating.
+SPEEDS = {"slow (1 day per frame)": 1, "normal (up to 10 days per frame)": 10, "fast (up to 30 days per frame)": 30}
+DEFAULT_SPEED = "normal (up to 10 days per frame)"
+FRAME_SECONDS = 0.25
 
 INTRO = """
 **What you are looking at.** Each step is one simulated day of a marketplace: new
@@ -169,7 +171,7 @@ def Controls(settings: solara.Reactive, applied: dict, on_start):
     solara.Button("Start this market", color="primary" if pending else None, on_click=on_start, block=True,
                   classes=["twosided-start"])
     if pending:
-        solara.Info("The controls differ from the market running now: press *Start this market* to apply them.",
+        solara.Info("The controls differ from the market running now: press Start this market to apply them.",
                     dense=True)
 
 
@@ -299,9 +301,11 @@ def PlayBar(lab: MarketLab, view: LiveView):
     speed = solara.use_reactive(DEFAULT_SPEED)
     running = solara.use_reactive(lab.running)   # set when the horizon is reached, not every frame
 
-    def advance(days: int) -> None:
+    def advance(days: int, budget: float = math.inf) -> None:
+        """Simulate up to ``days`` days, stopping early after ``budget`` seconds; then redraw."""
+        started = time.perf_counter()
         for _ in range(days):
-            if not lab.running:
+            if not lab.running or time.perf_counter() - started > budget:
                 break
             lab.step()
         view.refresh(lab)
@@ -310,8 +314,8 @@ def PlayBar(lab: MarketLab, view: LiveView):
     def play_loop(cancel: threading.Event):
         while playing.value and lab.running and not cancel.is_set():
             started = time.perf_counter()
-            advance(SPEEDS[speed.value])
-            time.sleep(max(0.0, MIN_FRAME_SECONDS - (time.perf_counter() - started)))
+            advance(SPEEDS[speed.value], budget=FRAME_SECONDS)
+            time.sleep(max(0.0, FRAME_SECONDS - (time.perf_counter() - started)))
         if not lab.running:
             playing.set(False)
 
@@ -334,8 +338,9 @@ def Page():
     While the market plays, nothing is re-rendered: the play loop updates the
     live widgets in place (:class:`LiveView`).
     """
-    settings = solara.use_reactive(solara.use_memo(initial_settings, []))
-    applied = solara.use_reactive(settings.value)
+    first = solara.use_memo(initial_settings, [])
+    settings = solara.use_reactive(first)   # what the sidebar shows
+    applied = solara.use_reactive(first)    # what the running market was built from
     lab = solara.use_reactive(solara.use_memo(lambda: lab_from(settings.value), []))
     view = solara.use_memo(LiveView, [])
     error = solara.use_reactive("")
