@@ -22,6 +22,7 @@ import math
 import threading
 import time
 
+import ipyvuetify as v
 import markdown
 import solara
 
@@ -212,22 +213,39 @@ class LiveView:
             widget.children = [text(lab)]
 
 
+def _own_widget(make, dependencies):
+    """A widget this component creates itself and shows as a child.
+
+    Solara re-applies an element's props whenever it reconciles the page, which
+    would put back the day-0 text and rows over what :class:`LiveView` set; a
+    widget passed as a child is left alone. It is closed when replaced.
+    """
+    widget = solara.use_memo(make, dependencies)
+    solara.use_effect(lambda: widget.close, [widget])
+    return widget
+
+
 @solara.component
-def LiveText(lab: MarketLab, view: LiveView, text, css: str, style: dict):
-    label = solara.Text(text(lab), classes=[css], style=style)
-    solara.use_effect(lambda: view.texts.__setitem__(text, solara.get_widget(label)), [lab])
+def LiveText(lab: MarketLab, view: LiveView, text, css: str, style: str):
+    label = _own_widget(lambda: v.Html(tag="div", children=[text(lab)], class_=css, style_=style), [lab])
+    solara.use_effect(lambda: view.texts.__setitem__(text, label), [label])
+    solara.Div(children=[label])
 
 
 @solara.component
 def LiveChart(lab: MarketLab, view: LiveView, key: str, build):
-    spec, data = build(lab)
-    chart = VegaChart.element(spec=spec, datasets=data, libraries=library_paths(), css_class=f"twosided-chart-{key}")
+    def make():
+        spec, data = build(lab)
+        return VegaChart(spec=spec, datasets=data, libraries=library_paths(), css_class=f"twosided-chart-{key}")
+
+    chart = _own_widget(make, [lab, build])
 
     def register():
-        view.charts[key] = (solara.get_widget(chart), build)
+        view.charts[key] = (chart, build)
         return lambda: view.charts.pop(key, None)
 
-    solara.use_effect(register, [lab, build])
+    solara.use_effect(register, [chart])
+    solara.Div(children=[chart])
 
 
 def explanation(lab: MarketLab) -> str:
@@ -279,8 +297,8 @@ def PortraitPanel(lab: MarketLab, view: LiveView):
 def LiveCharts(lab: MarketLab, view: LiveView):
     """The day, the readout and the charts; after the first render they change only through ``view``."""
     with solara.Row(style={"align-items": "baseline"}):
-        LiveText(lab, view, day_text, "twosided-day", {"font-size": "20px", "font-weight": "bold"})
-        LiveText(lab, view, readout_text, "twosided-readout", {"font-size": "14px", "padding-left": "12px"})
+        LiveText(lab, view, day_text, "twosided-day", "font-size: 20px; font-weight: bold")
+        LiveText(lab, view, readout_text, "twosided-readout", "font-size: 14px; padding-left: 12px")
     with solara.Columns([1, 1]):
         LiveChart(lab, view, "size", LIVE_CHARTS["size"])
         LiveChart(lab, view, "churn", LIVE_CHARTS["churn"])

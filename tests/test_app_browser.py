@@ -278,8 +278,10 @@ def test_presets_set_the_sliders_and_play(server, browser, start):
     expect(prose).to_contain_text("each side leaves because the other side is too small")
     expect(page.locator(".twosided-readout")).to_contain_text(f"riders {int(sizes[0]):,}", timeout=UI_TIMEOUT)
     expect(page.locator(".twosided-day")).to_have_text("Day 0 of 365")
-    _days_per_second(page)
-    page.wait_for_timeout(1000)
+    page.locator(".twosided-play").click()
+    page.wait_for_function("() => /Day [1-9][0-9]+/.test(document.querySelector('.twosided-day').innerText)",
+                           timeout=UI_TIMEOUT)
+    page.wait_for_timeout(6000)
     page.screenshot(path=str(SHOTS / f"app_preset_{start}.png"), full_page=True)
     watch.assert_clean()
     context.close()
@@ -290,7 +292,7 @@ def test_markets_show_only_their_sides(server, browser):
     expect = playwright_api.expect
     _choose(page, "Market", "goods")
     expect(page.get_by_text("Merchants at the start")).to_be_visible(timeout=UI_TIMEOUT)
-    assert page.get_by_text("Drivers at the start").count() == 0
+    assert page.get_by_text("Drivers at the start", exact=True).count() == 0
     _choose(page, "Market", "delivery")
     for label in ("Diners at the start", "Restaurants at the start", "Couriers at the start"):
         expect(page.get_by_text(label)).to_be_visible(timeout=UI_TIMEOUT)
