@@ -122,7 +122,7 @@ def initial_settings(preset: str = NO_PRESET, market: str = DEFAULTS["market"]) 
 
 
 def lab_from(settings: dict) -> MarketLab:
-    """The market the settings describe (take rate in % on the page, a fraction in the model)."""
+    """The market the settings describe (the sidebar shows the take rate in %, the settings hold a fraction)."""
     return MarketLab(**settings)
 
 
