@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 DEFAULT_PORT = 8765
 
@@ -50,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
     from solara.__main__ import cli
+
+    # Solara warns on every first visit over plain http that it falls back to
+    # SameSite=lax session cookies. Lax is right for a page that is opened
+    # directly (not embedded in another site's iframe), so the warning only
+    # alarms a teacher reading the terminal.
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https", category=UserWarning)
 
     print(f"twosided app: serving on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
     try:

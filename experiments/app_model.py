@@ -17,8 +17,10 @@ what this module computes, and tests can drive it without a browser.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import mesa
@@ -26,13 +28,13 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from experiments.config import CONF_DIR, group_options, load_config
+from experiments.phase_portrait import cache_key, grid_levels, supply_side
 from sim import Marketplace
 
 PRESET_DIR = CONF_DIR / "presets"
 NO_PRESET = "none (use the controls)"
 MONTH = 30
 SIDE_ORDER = ("buyers", "sellers", "drivers")
-SIDE_LABEL = {"buyers": "buyers", "sellers": "sellers", "drivers": "drivers"}
 # Who the sides are in each market, for labels a student recognises.
 SIDE_NAMES = {
     "goods": {"buyers": "shoppers", "sellers": "merchants"},
@@ -40,10 +42,19 @@ SIDE_NAMES = {
     "delivery": {"buyers": "diners", "sellers": "restaurants", "drivers": "couriers"},
 }
 
-# The page's controls and their defaults (also the defaults of MarketLab()).
-DEFAULTS = dict(market="rides", policy="none", side_by_side=False, preset=NO_PRESET,
-                buyers=2000, sellers=200, drivers=80, take_rate=0.20, onboarding_quality=0.7,
-                cs_staff=2, marketing_pct=100, seed="0", days=730)
+# The page's starting sizes: a small city a class can watch day by day. Every
+# other control starts at what the market's configuration (and the preset)
+# says, see :func:`default_controls`, so a control nobody touched changes nothing.
+START_SIZES = {"buyers": 2000, "sellers": 200, "drivers": 80}
+DEFAULTS = dict(market="rides", policy="none", side_by_side=False, preset=NO_PRESET, seed=0, days=730)
+CONTROL_KEYS = ("buyers", "sellers", "drivers", "take_rate", "onboarding_quality", "cs_staff", "marketing_pct")
+# Two control values closer than this are the same setting (sliders move in steps of 0.01 or more).
+SAME_SETTING = 1e-6
+
+
+def side_names(market: str) -> dict[str, str]:
+    """Every side's name in ``market``, as a student knows them (``buyers`` -> ``riders`` in rides)."""
+    return {side: SIDE_NAMES.get(market, {}).get(side, side) for side in SIDE_ORDER}
 
 
 # -- presets -------------------------------------------------------------------
@@ -59,7 +70,6 @@ class Preset:
     overrides: list[str]
     population: dict[str, int]
     days: int
-    controls: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -98,7 +108,7 @@ def load_preset(label: str) -> Preset:
                   explanation=" ".join(str(spec.get("explanation", "")).split()),
                   overrides=[str(o) for o in spec.get("overrides", [])],
                   population={k: int(v) for k, v in spec["starts"][start].items()},
-                  days=int(spec.get("days", DEFAULTS["days"])), controls=dict(spec.get("controls", {})))
+                  days=int(spec.get("days", DEFAULTS["days"])))
 
 
 def preset_overrides(label: str, seed: int = 0, policy: str = "none") -> list[str]:
@@ -117,35 +127,91 @@ def parse_seed(seed) -> int:
     return int(text)
 
 
-def control_overrides(market: str, *, buyers: int, sellers: int, drivers: int, take_rate: float,
-                      onboarding_quality: float, cs_staff: int, marketing_pct: float) -> list[str]:
-    """Hydra overrides for the page's sliders in ``market`` (sides the market lacks are left out).
+@functools.lru_cache(maxsize=64)
+def _composed(overrides: tuple[str, ...]):
+    """Hydra composition takes about a second; the page asks for the same configurations again and again."""
+    return load_config(list(overrides))
 
-    Take rate and onboarding quality apply to every side that has them; the
-    marketing budget is a percentage of each side's default budget.
+
+def cached_config(overrides: list[str]):
+    """:func:`load_config` of ``overrides``, composed once per process; a private copy each call."""
+    return copy.deepcopy(_composed(tuple(overrides)))
+
+
+def market_sides(market: str) -> tuple[str, ...]:
+    """The sides of ``market``, in the page's order."""
+    sides = _composed((f"market={market}",)).market.sides
+    return tuple(s for s in SIDE_ORDER if s in sides)
+
+
+def base_overrides(market: str, preset: Preset | None) -> list[str]:
+    """What the configuration is before the controls act: the market, or the preset's market and overrides."""
+    if preset is None:
+        return [f"market={market}"]
+    return [f"market={preset.market}"] + preset.overrides
+
+
+def controls_in_config(cfg, default_cfg) -> dict:
+    """The control values that ``cfg`` amounts to (the inverse of :func:`control_overrides`).
+
+    Take rate is the commission of the first supply side, onboarding quality
+    the buyers' (a moved onboarding slider sets every side), marketing the
+    budget as a percentage of ``default_cfg``'s (the market without preset).
     """
-    sides = _market_sides(market)
-    out = [f"population.{side}={int(n)}" for side, n in
-           (("buyers", buyers), ("sellers", sellers), ("drivers", drivers)) if side in sides]
-    for side in sides:
-        if side != "buyers":
-            out.append(f"market.{side}.commission={float(take_rate):g}")
-        out.append(f"market.{side}.onboarding.quality={float(onboarding_quality):g}")
-    out.append(f"cs.staff={int(cs_staff)}")
-    base = load_config([f"market={market}"]).market
-    for side in sides:
-        budget = getattr(base, side).acquisition.marketing_budget_per_1k * float(marketing_pct) / 100.0
-        out.append(f"market.{side}.acquisition.marketing_budget_per_1k={budget:g}")
+    sides = [s for s in SIDE_ORDER if s in cfg.market.sides]
+    supply = next(s for s in sides if s != "buyers")
+    out = {side: int(getattr(cfg.population, side)) for side in sides}
+    out["take_rate"] = round(float(getattr(cfg.market, supply).commission), 4)
+    out["onboarding_quality"] = round(float(cfg.market.buyers.onboarding.quality), 4)
+    out["cs_staff"] = int(cfg.cs.staff)
+    budgets = [(getattr(cfg.market, s).acquisition.marketing_budget_per_1k,
+                getattr(default_cfg.market, s).acquisition.marketing_budget_per_1k) for s in sides]
+    out["marketing_pct"] = next((round(100.0 * now / default) for now, default in budgets if default > 0), 100)
     return out
 
 
-_SIDES_CACHE: dict[str, tuple[str, ...]] = {}
+def default_controls(market: str, preset: Preset | None = None) -> dict:
+    """What the controls show for ``market`` (or ``preset``) before anyone moves them.
+
+    Side sizes: the preset's start, else the page's :data:`START_SIZES`; every
+    other control: the value in the configuration the run would use.
+    """
+    market = preset.market if preset else market
+    sizes = preset.population if preset else {s: START_SIZES[s] for s in market_sides(market)}
+    cfg = cached_config(base_overrides(market, preset) + [f"population.{s}={n}" for s, n in sizes.items()])
+    return controls_in_config(cfg, _composed((f"market={market}",)))
 
 
-def _market_sides(market: str) -> tuple[str, ...]:
-    if market not in _SIDES_CACHE:
-        _SIDES_CACHE[market] = tuple(load_config([f"market={market}"]).market.sides)
-    return _SIDES_CACHE[market]
+def control_overrides(market: str, preset: Preset | None = None, **controls) -> list[str]:
+    """Hydra overrides for the controls of the page that differ from the configuration they start from.
+
+    Side sizes always become ``population.<side>=n`` (sides ``market`` lacks
+    are left out). The other controls give an override only when they differ
+    from :func:`default_controls`, so an untouched control keeps each side's
+    own configured value. A moved take rate sets every supply side's
+    commission, onboarding quality every side's, and the marketing
+    percentage scales each side's default budget.
+    """
+    sides = market_sides(market)
+    start = default_controls(market, preset)
+    out = [f"population.{side}={int(controls[side])}" for side in sides if side in controls]
+    unknown = set(controls) - set(CONTROL_KEYS)
+    if unknown:
+        raise ValueError(f"unknown control(s) {sorted(unknown)}; allowed: {', '.join(CONTROL_KEYS)}")
+    moved = {key: value for key, value in controls.items()
+             if key not in SIDE_ORDER and abs(float(value) - float(start[key])) > SAME_SETTING}
+    if "take_rate" in moved:
+        out += [f"market.{side}.commission={float(moved['take_rate']):g}" for side in sides if side != "buyers"]
+    if "onboarding_quality" in moved:
+        out += [f"market.{side}.onboarding.quality={float(moved['onboarding_quality']):g}" for side in sides]
+    if "cs_staff" in moved:
+        out.append(f"cs.staff={int(moved['cs_staff'])}")
+    if "marketing_pct" in moved:
+        default = _composed((f"market={market}",)).market
+        for side in sides:
+            budget = getattr(default, side).acquisition.marketing_budget_per_1k * float(moved["marketing_pct"]) / 100
+            out.append(f"market.{side}.acquisition.marketing_budget_per_1k={budget:g}")
+    return out
 
 
 # -- the model ---------------------------------------------------------------
@@ -177,18 +243,19 @@ class Arm:
 class MarketLab(mesa.Model):
     """The app's model: its keyword arguments are the page's controls; ``step()`` is one day.
 
-    ``preset`` (a label from :func:`preset_choices`) replaces market and side
-    sizes with the preset's and adds its overrides; the other controls still
-    apply unless the preset fixes them too. ``side_by_side`` runs a second
-    arm without the policy on the same random numbers.
+    A control left at ``None`` takes the value :func:`default_controls` gives
+    (the preset's or the market's own), so ``MarketLab(preset=...)`` runs the
+    preset exactly as its file says. ``preset`` (a label from
+    :func:`preset_choices`) sets the market, the horizon and the overrides of
+    the preset; explicit controls are applied on top of it. ``side_by_side``
+    runs a second arm without the policy on the same random numbers.
     """
 
     def __init__(self, market: str = DEFAULTS["market"], policy: str = DEFAULTS["policy"],
                  side_by_side: bool = DEFAULTS["side_by_side"], preset: str = DEFAULTS["preset"],
-                 buyers: int = DEFAULTS["buyers"], sellers: int = DEFAULTS["sellers"],
-                 drivers: int = DEFAULTS["drivers"], take_rate: float = DEFAULTS["take_rate"],
-                 onboarding_quality: float = DEFAULTS["onboarding_quality"], cs_staff: int = DEFAULTS["cs_staff"],
-                 marketing_pct: float = DEFAULTS["marketing_pct"], seed=DEFAULTS["seed"],
+                 buyers: int | None = None, sellers: int | None = None, drivers: int | None = None,
+                 take_rate: float | None = None, onboarding_quality: float | None = None,
+                 cs_staff: int | None = None, marketing_pct: float | None = None, seed=DEFAULTS["seed"],
                  days: int = DEFAULTS["days"]):
         self.warning = None
         try:
@@ -197,26 +264,23 @@ class MarketLab(mesa.Model):
             seed_value, self.warning = 0, f"{error}; using seed 0."
         super().__init__(seed=seed_value)
         self.preset = load_preset(preset) if preset and preset != NO_PRESET else None
-        controls = dict(buyers=buyers, sellers=sellers, drivers=drivers, take_rate=take_rate,
-                        onboarding_quality=onboarding_quality, cs_staff=cs_staff, marketing_pct=marketing_pct)
         if self.preset:
-            market = self.preset.market
-            controls.update(self.preset.controls)
-            controls.update(self.preset.population)
-            days = self.preset.days
+            market, days = self.preset.market, self.preset.days
+        given = dict(buyers=buyers, sellers=sellers, drivers=drivers, take_rate=take_rate,
+                     onboarding_quality=onboarding_quality, cs_staff=cs_staff, marketing_pct=marketing_pct)
+        defaults = default_controls(market, self.preset)
+        controls = {key: defaults[key] if given[key] is None else given[key] for key in defaults}
         self.market_name = market
         self.policy = policy
         self.side_by_side = bool(side_by_side)
         self.seed_value = seed_value
         self.controls = controls
-        common = [f"market={market}", f"seed={seed_value}", f"days={int(days)}"]
-        common += control_overrides(market, **controls)
-        if self.preset:
-            common += self.preset.overrides
+        common = base_overrides(market, self.preset) + [f"seed={seed_value}", f"days={int(days)}"]
+        common += control_overrides(market, self.preset, **controls)
         self.overrides = common
         arms = [("without policy", "none"), (f"with {policy}", policy)] if self.side_by_side else \
             [(f"policy: {policy}", policy)]
-        self.arms = [Arm(label, p, load_config(common + [f"policy={p}"])) for label, p in arms]
+        self.arms = [Arm(label, p, cached_config(common + [f"policy={p}"])) for label, p in arms]
         self.sides = tuple(s for s in SIDE_ORDER if s in self.arms[0].model.sides)
         self.days = int(days)
         self.running = True
@@ -237,7 +301,8 @@ class MarketLab(mesa.Model):
 
     # -- what the page draws ------------------------------------------------
     def side_name(self, side: str) -> str:
-        return SIDE_NAMES.get(self.market_name, {}).get(side, side)
+        """What ``side`` is called in this market (riders, restaurants...)."""
+        return side_names(self.market_name)[side]
 
     def series(self, arm: Arm, column: str) -> np.ndarray:
         """One ledger column per day (NaN where a day lacks it)."""
@@ -245,6 +310,10 @@ class MarketLab(mesa.Model):
 
     def active(self, arm: Arm, side: str) -> np.ndarray:
         return self.series(arm, f"{side}_active")
+
+    def relative_size(self, arm: Arm, side: str) -> np.ndarray:
+        """Active agents of ``side`` per day divided by its starting size (1 = the start)."""
+        return self.active(arm, side) / max(1, arm.model.initial_size[side])
 
     def monthly_churn(self, arm: Arm, side: str) -> np.ndarray:
         """Monthly churn on each day t >= 29: churned on days t-29..t / active at the end of day t-30.
@@ -310,6 +379,20 @@ class MarketLab(mesa.Model):
             s = arm.model.sides["sellers"]
             out["sellers"] = np.column_stack([s.x[s.alive], s.y[s.alive]])
         return out
+
+    def portrait_request(self) -> tuple[tuple, object]:
+        """(cache key, configuration) of this market's phase portrait (experiments/phase_portrait.py).
+
+        The grid spans each side's start or the page's default start,
+        whichever is larger, so both a thin and a thick city lie inside it.
+        The policy is the chosen one; the sizes on the grid replace the start.
+        """
+        supply = supply_side(self.sides)
+        reference = {side: max(self.controls[side], START_SIZES[side]) for side in ("buyers", supply)}
+        levels = grid_levels(reference["buyers"]), grid_levels(reference[supply])
+        grid_sides = (f"population.buyers=", f"population.{supply}=")
+        overrides = [o for o in self.overrides if not o.startswith(grid_sides)] + [f"policy={self.policy}"]
+        return cache_key(overrides, *levels), self.arms[-1].model.cfg
 
     def describe(self) -> str:
         """One line a student can read: what is being simulated."""

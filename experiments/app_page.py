@@ -1,56 +1,62 @@
-"""The SolaraViz page of `twosided app`: controls, live charts, the city map.
+"""The page of `twosided app`: controls, live charts, the city map and the phase portrait.
 
 Served by ``solara run experiments.app_page`` (see experiments/app.py); also
 usable in a notebook (``from experiments.app_page import Page; Page()``).
 
-Each browser session renders :func:`Page` in its own kernel and creates its
-own :class:`experiments.app_model.MarketLab` (``solara.use_memo``), so two
-students never step each other's market. Charts are matplotlib figures
-rendered on the server to PNG: nothing is fetched from a CDN.
+Each browser session renders :func:`Page` in its own kernel and holds its own
+:class:`experiments.app_model.MarketLab` (a ``mesa.Model``), so two students
+never step each other's market. The page is written with Solara directly
+rather than Mesa's ``SolaraViz``: its sidebar has fixed controls of its own
+(play interval, threads, page tabs) and reads the model's parameters once, so
+a preset could not move the sliders it sets.
+
+Speed: playing steps several days per frame and then redraws; each chart is
+a :class:`experiments.app_vega.VegaChart` that keeps its Vega view and only
+swaps its rows, so a frame costs the server a few milliseconds of data and
+the browser a redraw.
 """
 from __future__ import annotations
 
 import html
 import math
-import warnings
+import threading
+import time
 
-import matplotlib
+import ipyvuetify as v
+import markdown
+import solara
 
-matplotlib.use("Agg")
+from experiments import app_charts
+from experiments.app_model import (DEFAULTS, NO_PRESET, MarketLab, default_controls, load_preset, market_choices,
+                                   market_sides, policy_choices, preset_choices, side_names)
+from experiments.app_vega import VegaChart, library_paths
+from experiments.phase_portrait import GRID_POINTS, PORTRAIT_DAYS, cached_portrait, portrait_for
 
-import markdown  # noqa: E402
-import numpy as np  # noqa: E402
-import solara  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-with warnings.catch_warnings():  # Mesa's own hook-order warning, not ours
-    warnings.simplefilter("ignore", UserWarning)
-    from mesa.visualization import SolaraViz  # noqa: E402
-    from mesa.visualization.user_param import Slider  # noqa: E402
-
-from experiments.app_model import (DEFAULTS, NO_PRESET, MarketLab, market_choices,  # noqa: E402
-                                   policy_choices, preset_choices)
-
-SIDE_COLOUR = {"buyers": "#1f77b4", "sellers": "#ff7f0e", "drivers": "#2ca02c"}
-FIG_SIZE = (5.6, 3.0)
-DPI = 90
+# Most days simulated between two redraws while playing: the teacher's choice
+# between a smooth, slow picture and a fast one. A frame also ends once
+# FRAME_SECONDS of simulating have passed, so a slow machine still redraws
+# about four times a second and spends the rest of its time simulating.
+SPEEDS = {"slow (1 day per frame)": 1, "normal (up to 10 days per frame)": 10, "fast (up to 30 days per frame)": 30}
+DEFAULT_SPEED = "normal (up to 10 days per frame)"
+FRAME_SECONDS = 0.25
 
 INTRO = """
 **What you are looking at.** Each step is one simulated day of a marketplace: new
 {sides} join (paid marketing, word of mouth that grows with the *other* side,
-referrals), get matched, have good or bad experiences, and some leave. Change the
-controls on the left, then press **Reset** to start a new market with them;
-**Step** advances one day, **▶** plays.
+referrals), get matched, have good or bad experiences, and some leave. Choose a
+scenario and the levers on the left, press **Start this market**, then **▶ Play**
+or **+1 day**.
 """
 
 DEFINITIONS = """
-**How the numbers are defined.** *Active*: agents who have joined and not left.
-*Monthly churn* on day t: agents who left during the last 30 days (days t-29..t)
-divided by those active 30 days earlier (the initial population for the first
-month); agents who joined and left within the window count only in the numerator.
-*NPS*: once a month a random 5% of active agents answer 0-10; % of 9-10 minus % of
-0-6. *GMV*: what buyers paid; *net contribution*: the platform's take less payment
-costs, marketing and CS costs (both as 7-day averages, currency per day).
+**How the numbers are defined.** *Size relative to start*: agents active today
+divided by the same side's agents on day 0 (1 = as many as at the start), so a
+side of 80 and a side of 2,000 share one axis. *Monthly churn* on day t: agents who
+left during the last 30 days (days t-29..t) divided by those active 30 days
+earlier (the initial population for the first month). *NPS*: once a month a
+random 5% of active agents answer 0-10; % of 9-10 minus % of 0-6. *GMV*: what
+buyers paid; *net contribution*: the platform's take less payment costs,
+marketing and CS costs (7-day averages, currency per day).
 """
 
 SIDE_BY_SIDE = """
@@ -59,216 +65,327 @@ has the same luck in both: solid lines run the chosen CS policy, dashed lines ru
 without one (`none`). The gap between them is the policy's effect, not chance.
 """
 
-
-# -- model parameters (the sidebar) -------------------------------------------
-def model_params() -> dict:
-    """The controls of the page, as Mesa's SolaraViz expects them."""
-    return {
-        "preset": {"type": "Select", "value": DEFAULTS["preset"], "values": [NO_PRESET] + preset_choices(),
-                   "label": "Preset"},
-        "market": {"type": "Select", "value": DEFAULTS["market"], "values": market_choices(), "label": "Market"},
-        "policy": {"type": "Select", "value": DEFAULTS["policy"], "values": policy_choices(),
-                   "label": "CS policy"},
-        "side_by_side": {"type": "Checkbox", "value": DEFAULTS["side_by_side"],
-                         "label": "Side by side: also run without the policy"},
-        "buyers": Slider("Buyers", DEFAULTS["buyers"], 100, 10000, 100),
-        "sellers": Slider("Sellers", DEFAULTS["sellers"], 10, 1000, 10),
-        "drivers": Slider("Drivers", DEFAULTS["drivers"], 4, 400, 4),
-        "take_rate": Slider("Take rate", DEFAULTS["take_rate"], 0.0, 0.5, 0.01),
-        "onboarding_quality": Slider("Onboarding", DEFAULTS["onboarding_quality"], 0.0, 1.0, 0.05),
-        "cs_staff": Slider("CS staff", DEFAULTS["cs_staff"], 0, 20, 1),
-        "marketing_pct": Slider("Marketing %", DEFAULTS["marketing_pct"], 0, 300, 10),
-        "seed": {"type": "InputText", "value": DEFAULTS["seed"], "label": "Seed"},
-    }
-
-
-# -- figures ----------------------------------------------------------------
-def _figure(title: str):
-    fig = Figure(figsize=FIG_SIZE, dpi=DPI, layout="constrained")
-    ax = fig.subplots()
-    ax.set_title(title, fontsize=10)
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.3)
-    return fig, ax
-
-
-def _styles(lab: MarketLab):
-    """(arm, linestyle, label suffix) per arm: the policy arm solid, the baseline dashed."""
-    if len(lab.arms) == 1:
-        return [(lab.arms[0], "-", "")]
-    return [(lab.arms[1], "-", f" ({lab.arms[1].policy})"), (lab.arms[0], "--", " (none)")]
-
-
-def _days_axis(ax, lab: MarketLab) -> None:
-    ax.set_xlim(0, max(lab.day, 30))
-    ax.set_xlabel("day", fontsize=8)
-
-
-def _legend(ax) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="best", frameon=False)
-
-
-def _fmt(value, digits=0) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:,.{digits}f}"
-
-
-def _chart(fig, lab: MarketLab, caption: str, key: str):
-    with solara.Column(gap="0px", style={"height": "100%", "overflow": "hidden"}):
-        solara.FigureMatplotlib(fig, format="png", dependencies=[id(lab), lab.day, key])
-        solara.Text(caption, classes=[f"twosided-caption-{key}"], style={"font-size": "12px", "padding": "0 8px"})
-
-
-def ActiveChart(lab: MarketLab):
-    fig, ax = _figure("Active agents per side")
-    for arm, ls, suffix in _styles(lab):
-        days = np.arange(len(arm.rows))
-        for side in lab.sides:
-            ax.plot(days, lab.active(arm, side), ls, color=SIDE_COLOUR[side], lw=1.5,
-                    label=lab.side_name(side) + suffix)
-    _days_axis(ax, lab)
-    ax.set_ylim(bottom=0)
-    _legend(ax)
-    arm = _styles(lab)[0][0]
-    latest = lab.latest(arm)
-    caption = f"day {lab.day}: " + " · ".join(
-        f"{lab.side_name(s)} {_fmt(latest.get(f'{s}_active'))}" for s in lab.sides)
-    return _chart(fig, lab, caption, "active")
-
-
-def ChurnChart(lab: MarketLab):
-    fig, ax = _figure("Monthly churn per side (%, trailing 30 days)")
-    last = {}
-    for arm, ls, suffix in _styles(lab):
-        days = np.arange(len(arm.rows))
-        for side in lab.sides:
-            churn = 100 * lab.monthly_churn(arm, side)
-            ax.plot(days, churn, ls, color=SIDE_COLOUR[side], lw=1.5, label=lab.side_name(side) + suffix)
-            last.setdefault(side, churn[-1] if churn.size else math.nan)
-    _days_axis(ax, lab)
-    ax.set_ylim(bottom=0, top=max(5.0, ax.get_ylim()[1]))
-    _legend(ax)
-    if lab.day < 30:
-        caption = f"day {lab.day}: monthly churn is shown from day 30 on"
-    else:
-        caption = f"day {lab.day}: " + " · ".join(f"{lab.side_name(s)} {_fmt(last[s], 1)}%" for s in lab.sides)
-    return _chart(fig, lab, caption, "churn")
-
-
-def NPSChart(lab: MarketLab):
-    fig, ax = _figure("NPS per side (monthly survey)")
-    last = {}
-    for arm, ls, suffix in _styles(lab):
-        for side in lab.sides:
-            days, values = lab.nps(arm, side)
-            ax.plot(days, values, ls, marker="o", ms=3, color=SIDE_COLOUR[side], lw=1.2,
-                    label=lab.side_name(side) + suffix)
-            last.setdefault(side, values[-1] if values.size else math.nan)
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set_ylim(-100, 100)
-    _days_axis(ax, lab)
-    _legend(ax)
-    if lab.day < 30:
-        caption = f"day {lab.day}: the first survey is on day 29"
-    else:
-        caption = f"day {lab.day}: last survey " + " · ".join(f"{lab.side_name(s)} {_fmt(last[s])}" for s in lab.sides)
-    return _chart(fig, lab, caption, "nps")
-
-
-def MoneyChart(lab: MarketLab):
-    fig, ax = _figure("GMV and net contribution (7-day mean, per day)")
-    for arm, ls, suffix in _styles(lab):
-        days = np.arange(len(arm.rows))
-        ax.plot(days, lab.money(arm, "gmv"), ls, color="#9467bd", lw=1.5, label="GMV" + suffix)
-        ax.plot(days, lab.money(arm, "net_contribution"), ls, color="#8c564b", lw=1.5,
-                label="net contribution" + suffix)
-    ax.axhline(0, color="grey", lw=0.8)
-    _days_axis(ax, lab)
-    _legend(ax)
-    arm = _styles(lab)[0][0]
-    latest = lab.latest(arm)
-    caption = (f"day {lab.day}: GMV {_fmt(latest.get('gmv'))} · net contribution "
-               f"{_fmt(latest.get('net_contribution'))} (today)")
-    return _chart(fig, lab, caption, "money")
-
-
-def CityMap(lab: MarketLab):
-    arm = _styles(lab)[0][0]
-    city = lab.city(arm)
-    if city is None:
-        return _prose("**No city map in the goods market**: the platform handles logistics, "
-                      "so there are no drivers to place. Choose *rides* or *delivery*.")
-    which = f" ({arm.label})" if len(lab.arms) > 1 else ""
-    fig = Figure(figsize=(4.6, 4.0), dpi=DPI, layout="constrained")
-    ax = fig.subplots()
-    ax.set_title(f"The city today{which}", fontsize=10)
-    rider = lab.side_name("buyers")[:-1] if lab.side_name("buyers").endswith("s") else lab.side_name("buyers")
-    driver = lab.side_name("drivers")
-    layers = [("offline", f"{driver} offline", dict(s=6, c="#cccccc", marker="o")),
-              ("idle", f"{driver} online, no trip", dict(s=14, c="#2ca02c", marker="o")),
-              ("busy", f"{driver} who drove today", dict(s=14, c="#1f77b4", marker="o")),
-              ("sellers", lab.side_name("sellers"), dict(s=10, c="#ff7f0e", marker="s")),
-              ("waiting", f"{rider}s left waiting (no car)", dict(s=18, c="#d62728", marker="x"))]
-    counts = {}
-    for key, label, style in layers:
-        if key in city:
-            pts = city[key]
-            counts[key] = len(pts)
-            ax.scatter(pts[:, 0] if len(pts) else [], pts[:, 1] if len(pts) else [], label=f"{label} ({len(pts)})",
-                       linewidths=1, **style)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
-    caption = (f"day {lab.day}: {counts.get('busy', 0)} drove, {counts.get('idle', 0)} idle, "
-               f"{counts.get('waiting', 0)} left waiting")
-    return _chart(fig, lab, caption, "map")
-
-
-def Explainer(lab: MarketLab):
-    sides = ", ".join(lab.side_name(s) for s in lab.sides)
-    parts = [f"**Now running:** {html.escape(lab.describe())}. Day **{lab.day}** of {lab.days}."]
-    if lab.warning:
-        parts.append(f"⚠ {html.escape(lab.warning)}")
-    if lab.preset:
-        parts.append(f"**Preset: {lab.preset.title} ({lab.preset.start}).** {lab.preset.explanation}")
-        parts.append("The preset fixes the market, the starting sizes, marketing and the behaviour "
-                     "parameters in `conf/presets/" + lab.preset.name + ".yaml`; take rate, onboarding, "
-                     "CS staff, policy and seed still come from the controls.")
-    else:
-        parts.append(INTRO.format(sides=sides).strip())
-    if len(lab.arms) > 1:
-        parts.append(SIDE_BY_SIDE.strip())
-    parts.append(DEFINITIONS.strip())
-    return _prose("\n\n".join(parts))
-
-
-def _prose(text: str):
-    """Markdown rendered on the server to plain HTML (solara.Markdown would load KaTeX and mermaid)."""
-    return solara.HTML(tag="div", unsafe_innerHTML=markdown.markdown(text), classes=["twosided-prose"],
-                       style="font-size: 13px; padding: 4px 8px; height: 100%; overflow-y: auto")
-
+PORTRAIT_TEXT = """
+**The tipping point.** The same city started from a grid of {n} sizes of
+{buyers} and {supply}, each simulated for {days} days with the same seed and
+rules. Green cells grow (the sides end larger than they started, on average), red
+ones shrink; grey lines are where each start went, the blue line is the market
+above. The border between green and red is the critical mass.
+"""
 
 # Vuetify hides a slider's value until it is dragged; a student needs to see it.
 CSS = """
 .v-slider__thumb-label-container { display: block !important; }
-.v-input__slider { margin-top: 18px; }
+.v-input__slider { margin-top: 22px; }
+.twosided-prose p { margin-bottom: 6px; }
 """
 
-COMPONENTS = [Explainer, ActiveChart, ChurnChart, NPSChart, MoneyChart, CityMap]
+
+def _prose(text: str, classes: list[str] | None = None):
+    """Markdown rendered on the server to plain HTML (solara.Markdown would load KaTeX and mermaid)."""
+    return solara.HTML(tag="div", unsafe_innerHTML=markdown.markdown(text),
+                       classes=["twosided-prose"] + (classes or []), style="font-size: 13px; padding: 4px 8px")
+
+
+def _fmt(value, digits=0) -> str:
+    try:
+        return f"{float(value):,.{digits}f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+# -- the controls ----------------------------------------------------------------------
+def control_labels(market: str) -> dict[str, str]:
+    """What each control is called for ``market`` (sides by the names a student knows)."""
+    lab_names = side_names(market)
+    supply = [lab_names[s] for s in market_sides(market) if s != "buyers"]
+    return {"buyers": f"{lab_names['buyers'].capitalize()} at the start",
+            "sellers": f"{lab_names.get('sellers', 'sellers').capitalize()} at the start",
+            "drivers": f"{lab_names.get('drivers', 'drivers').capitalize()} at the start",
+            "take_rate": f"Platform's cut of each sale, % (paid by {' and '.join(supply)})",
+            "onboarding_quality": "Onboarding quality for newcomers (0 poor, 1 excellent)",
+            "cs_staff": "Customer-success agents on the help desk",
+            "marketing_pct": "Marketing budget, % of the usual"}
+
+
+SLIDER_RANGE = {"buyers": (100, 10000, 100), "sellers": (10, 1000, 10), "drivers": (4, 400, 4),
+                "take_rate": (0, 50, 1), "onboarding_quality": (0.0, 1.0, 0.05), "cs_staff": (0, 20, 1),
+                "marketing_pct": (0, 300, 10)}
+
+
+def initial_settings(preset: str = NO_PRESET, market: str = DEFAULTS["market"]) -> dict:
+    """Everything the sidebar holds when a preset (or market) is chosen: the preset's or market's values."""
+    chosen = load_preset(preset) if preset != NO_PRESET else None
+    market = chosen.market if chosen else market
+    return dict(preset=preset, market=market, policy=DEFAULTS["policy"], side_by_side=DEFAULTS["side_by_side"],
+                seed=DEFAULTS["seed"], **default_controls(market, chosen))
+
+
+def lab_from(settings: dict) -> MarketLab:
+    """The market the settings describe (the sidebar shows the take rate in %, the settings hold a fraction)."""
+    return MarketLab(**settings)
+
+
+@solara.component
+def Controls(settings: solara.Reactive, applied: dict, on_start):
+    s = settings.value
+    labels = control_labels(s["market"])
+
+    def put(key):
+        return lambda value: settings.set({**settings.value, key: value})
+
+    def choose_preset(label):
+        settings.set({**initial_settings(label, settings.value["market"]),
+                      "policy": settings.value["policy"], "side_by_side": settings.value["side_by_side"],
+                      "seed": settings.value["seed"]})
+
+    def choose_market(market):
+        settings.set({**initial_settings(NO_PRESET, market), "policy": settings.value["policy"],
+                      "side_by_side": settings.value["side_by_side"], "seed": settings.value["seed"]})
+
+    with solara.Card("Scenario", margin=0):
+        solara.Select("Preset (a ready-made lesson)", value=s["preset"], values=[NO_PRESET] + preset_choices(),
+                      on_value=choose_preset)
+        solara.Select("Market", value=s["market"], values=market_choices(), on_value=choose_market,
+                      disabled=s["preset"] != NO_PRESET)
+        solara.Select("Customer-success (CS) policy", value=s["policy"], values=policy_choices(),
+                      on_value=put("policy"))
+        solara.Checkbox(label="Side by side: also run the same market without the policy",
+                        value=s["side_by_side"], on_value=put("side_by_side"))
+    with solara.Card("Starting sizes", margin=0):
+        for side in market_sides(s["market"]):
+            lo, hi, step = SLIDER_RANGE[side]
+            solara.SliderInt(labels[side], value=int(s[side]), min=lo, max=hi, step=step, on_value=put(side))
+    with solara.Card("Levers", margin=0):
+        lo, hi, step = SLIDER_RANGE["take_rate"]
+        solara.SliderInt(labels["take_rate"], value=int(round(100 * s["take_rate"])), min=lo, max=hi, step=step,
+                         on_value=lambda v: settings.set({**settings.value, "take_rate": v / 100}))
+        lo, hi, step = SLIDER_RANGE["onboarding_quality"]
+        solara.SliderFloat(labels["onboarding_quality"], value=s["onboarding_quality"], min=lo, max=hi, step=step,
+                           on_value=put("onboarding_quality"))
+        for key in ("cs_staff", "marketing_pct"):
+            lo, hi, step = SLIDER_RANGE[key]
+            solara.SliderInt(labels[key], value=int(s[key]), min=lo, max=hi, step=step, on_value=put(key))
+        solara.InputInt("Random seed (same seed = same luck for every agent)", value=int(s["seed"]),
+                        on_value=lambda v: settings.set({**settings.value, "seed": max(0, int(v))}))
+    pending = s != applied
+    solara.Button("Start this market", color="primary" if pending else None, on_click=on_start, block=True,
+                  classes=["twosided-start"])
+    if pending:
+        solara.Info("The controls differ from the market running now: press Start this market to apply them.",
+                    dense=True)
+
+
+# -- the charts -------------------------------------------------------------------------
+def day_text(lab: MarketLab) -> str:
+    """The day counter (the browser test reads it to measure days per second)."""
+    return f"Day {lab.day} of {lab.days}"
+
+
+def readout_text(lab: MarketLab) -> str:
+    """Today's sizes and GMV of the policy arm."""
+    latest = lab.latest(lab.arms[-1])
+    sizes = " · ".join(f"{lab.side_name(s)} {_fmt(latest.get(f'{s}_active'))}" for s in lab.sides)
+    return f"Active now: {sizes} · GMV today {_fmt(latest.get('gmv'))}"
+
+
+LIVE_CHARTS = {"size": app_charts.size_chart, "churn": app_charts.churn_chart, "nps": app_charts.nps_chart,
+               "money": app_charts.money_chart, "map": app_charts.map_chart}
+
+
+class LiveView:
+    """The widgets that change every day, updated in place.
+
+    Re-rendering the page through Solara costs about 100 ms per frame (it
+    walks every component); a day needs new rows in the charts and new
+    text in two labels, so :meth:`refresh` sets exactly those on the
+    widgets, which sends only them to the browser.
+    """
+
+    def __init__(self):
+        self.charts: dict = {}       # key -> (VegaChart widget, function lab -> (spec, data))
+        self.texts: dict = {}        # function lab -> text  ->  the label widget showing it
+
+    def refresh(self, lab: MarketLab) -> None:
+        for widget, build in self.charts.values():
+            widget.datasets = build(lab)[1]
+        for text, widget in self.texts.items():
+            widget.children = [text(lab)]
+
+
+def _own_widget(make, dependencies):
+    """A widget this component creates itself and shows as a child.
+
+    Solara re-applies an element's props whenever it reconciles the page, which
+    would put back the day-0 text and rows over what :class:`LiveView` set; a
+    widget passed as a child is left alone. It is closed when replaced.
+    """
+    widget = solara.use_memo(make, dependencies)
+    solara.use_effect(lambda: widget.close, [widget])
+    return widget
+
+
+@solara.component
+def LiveText(lab: MarketLab, view: LiveView, text, css: str, style: str):
+    label = _own_widget(lambda: v.Html(tag="div", children=[text(lab)], class_=css, style_=style), [lab])
+    solara.use_effect(lambda: view.texts.__setitem__(text, label), [label])
+    solara.Div(children=[label])
+
+
+@solara.component
+def LiveChart(lab: MarketLab, view: LiveView, key: str, build):
+    def make():
+        spec, data = build(lab)
+        return VegaChart(spec=spec, datasets=data, libraries=library_paths(), css_class=f"twosided-chart-{key}")
+
+    chart = _own_widget(make, [lab, build])
+
+    def register():
+        view.charts[key] = (chart, build)
+        return lambda: view.charts.pop(key, None)
+
+    solara.use_effect(register, [chart])
+    solara.Div(children=[chart])
+
+
+def explanation(lab: MarketLab) -> str:
+    """The prose above the charts: what runs, the preset's story, the definitions."""
+    sides = ", ".join(lab.side_name(s) for s in lab.sides)
+    parts = [f"**Now running:** {html.escape(lab.describe())}."]
+    if lab.warning:
+        parts.append(f"⚠ {html.escape(lab.warning)}")
+    if lab.preset:
+        parts.append(f"**Preset: {lab.preset.title} ({lab.preset.start}).** {lab.preset.explanation}")
+        parts.append(f"The preset sets the market, the starting sizes and the levers shown on the left, and "
+                     f"the behaviour in `conf/presets/{lab.preset.name}.yaml`; move a lever and restart to "
+                     f"see what it changes.")
+    else:
+        parts.append(INTRO.format(sides=sides).strip())
+    if len(lab.arms) > 1:
+        parts.append(SIDE_BY_SIDE.strip())
+    return "\n\n".join(parts)
+
+
+@solara.component
+def PortraitPanel(lab: MarketLab, view: LiveView):
+    key, cfg = lab.portrait_request()
+    progress = solara.use_reactive("")
+
+    def compute():
+        portrait_for(key, cfg, progress=lambda done, total: progress.set(f"{done} of {total} runs done"))
+
+    task = solara.lab.use_task(compute, dependencies=None, prefer_threaded=True)
+    portrait = cached_portrait(key)
+    build = solara.use_memo(lambda: (lambda market: app_charts.portrait_chart(market, portrait)), [portrait])
+    if portrait is None:
+        supply = lab.side_name("sellers" if "sellers" in lab.sides else "drivers")
+        _prose(f"**The tipping point.** Where does this market grow, and where does it unravel? "
+               f"Computing it simulates {GRID_POINTS * GRID_POINTS} markets started from a grid of sizes of "
+               f"{lab.side_name('buyers')} and {supply} for {PORTRAIT_DAYS} days (a minute or two; computed "
+               f"once, then kept for everyone on this server).")
+        solara.Button("Compute the tipping point", on_click=task, disabled=task.pending,
+                      classes=["twosided-portrait-button"])
+        if task.pending:
+            solara.Text(f"Simulating... {progress.value}", classes=["twosided-portrait-progress"])
+        return
+    _prose(PORTRAIT_TEXT.format(n=len(portrait.runs), buyers=lab.side_name("buyers"),
+                                supply=lab.side_name(portrait.supply), days=portrait.days))
+    LiveChart(lab, view, "portrait", build)
+
+
+@solara.component
+def LiveCharts(lab: MarketLab, view: LiveView):
+    """The day, the readout and the charts; after the first render they change only through ``view``."""
+    with solara.Row(style={"align-items": "baseline"}):
+        LiveText(lab, view, day_text, "twosided-day", "font-size: 20px; font-weight: bold")
+        LiveText(lab, view, readout_text, "twosided-readout", "font-size: 14px; padding-left: 12px")
+    with solara.Columns([1, 1]):
+        LiveChart(lab, view, "size", LIVE_CHARTS["size"])
+        LiveChart(lab, view, "churn", LIVE_CHARTS["churn"])
+    with solara.Columns([1, 1]):
+        LiveChart(lab, view, "nps", LIVE_CHARTS["nps"])
+        LiveChart(lab, view, "money", LIVE_CHARTS["money"])
+    if "drivers" in lab.sides:
+        LiveChart(lab, view, "map", LIVE_CHARTS["map"])
+    else:
+        _prose("**No city map in the goods market**: the platform handles logistics, so there are no "
+               "drivers to place. Choose *rides* or *delivery*.")
+
+
+@solara.component
+def PlayBar(lab: MarketLab, view: LiveView):
+    """Play, pause, one day, the speed, and the loop that plays (a thread of this session)."""
+    playing = solara.use_reactive(False)
+    speed = solara.use_reactive(DEFAULT_SPEED)
+    running = solara.use_reactive(lab.running)   # set when the horizon is reached, not every frame
+
+    def advance(days: int, budget: float = math.inf) -> None:
+        """Simulate up to ``days`` days, stopping early after ``budget`` seconds; then redraw."""
+        started = time.perf_counter()
+        for _ in range(days):
+            if not lab.running or time.perf_counter() - started > budget:
+                break
+            lab.step()
+        view.refresh(lab)
+        running.set(lab.running)
+
+    def play_loop(cancel: threading.Event):
+        while playing.value and lab.running and not cancel.is_set():
+            started = time.perf_counter()
+            advance(SPEEDS[speed.value], budget=FRAME_SECONDS)
+            time.sleep(max(0.0, FRAME_SECONDS - (time.perf_counter() - started)))
+        if not lab.running:
+            playing.set(False)
+
+    solara.use_effect(lambda: running.set(lab.running), [lab])
+    solara.use_thread(play_loop, dependencies=[playing.value, lab], intrusive_cancel=False)
+    with solara.Row(style={"align-items": "center"}):
+        solara.Button("❚❚ Pause" if playing.value else "▶ Play", color="primary",
+                      on_click=lambda: playing.set(not playing.value), disabled=not running.value,
+                      classes=["twosided-play"])
+        solara.Button("+1 day", on_click=lambda: advance(1), disabled=playing.value or not running.value,
+                      classes=["twosided-step"])
+        solara.Select("Speed", value=speed.value, values=list(SPEEDS), on_value=speed.set,
+                      style={"max-width": "240px"})
 
 
 @solara.component
 def Page():
-    """The whole page. One MarketLab per browser session (per kernel)."""
-    lab = solara.use_memo(lambda: MarketLab(), [])
+    """The whole page. One MarketLab per browser session (per kernel).
+
+    While the market plays, nothing is re-rendered: the play loop updates the
+    live widgets in place (:class:`LiveView`).
+    """
+    first = solara.use_memo(initial_settings, [])
+    settings = solara.use_reactive(first)   # what the sidebar shows
+    applied = solara.use_reactive(first)    # what the running market was built from
+    lab = solara.use_reactive(solara.use_memo(lambda: lab_from(settings.value), []))
+    view = solara.use_memo(LiveView, [])
+    error = solara.use_reactive("")
+
+    def start():
+        try:
+            lab.set(lab_from(settings.value))
+            applied.set(settings.value)
+            error.set("")
+        except Exception as problem:   # a setting the model rejects: say so, keep the old market
+            error.set(f"Could not start this market: {problem}")
+
     solara.Style(CSS)
-    SolaraViz(lab, components=COMPONENTS, model_params=model_params(),
-                     name="twosided: marketplace lab", play_interval=150, render_interval=1)
+    solara.Title("twosided: marketplace lab")
+    with solara.AppBar():
+        solara.AppBarTitle("twosided: marketplace lab")
+    with solara.Sidebar():
+        Controls(settings, applied.value, start)
+    model = lab.value
+    with solara.Column(style={"padding": "8px"}):
+        PlayBar(model, view)
+        if error.value:
+            solara.Error(error.value)
+        _prose(explanation(model))
+        LiveCharts(model, view)
+        PortraitPanel(model, view)
+        _prose(DEFINITIONS.strip())
 
 
 page = Page

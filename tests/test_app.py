@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from experiments import app as app_cli
-from experiments.app_model import (NO_PRESET, MarketLab, control_overrides, load_preset, preset_choices,
-                                   preset_overrides)
+from experiments.app_model import (CONTROL_KEYS, MarketLab, control_overrides, default_controls, load_preset,
+                                   preset_choices, preset_overrides)
 from experiments.config import load_config
 
 
@@ -19,6 +19,7 @@ def test_controls_become_config_overrides_for_the_sides_a_market_has():
     assert not any(o.startswith("population.sellers") for o in rides)   # rides has no sellers
     assert cfg.market.drivers.commission == pytest.approx(0.3)
     assert cfg.market.buyers.onboarding.quality == pytest.approx(0.9)
+    assert cfg.market.drivers.onboarding.quality == pytest.approx(0.9)
     assert cfg.cs.staff == 3
     default = load_config(["market=rides"]).market
     assert cfg.market.buyers.acquisition.marketing_budget_per_1k == pytest.approx(
@@ -29,6 +30,46 @@ def test_controls_become_config_overrides_for_the_sides_a_market_has():
     assert delivery.market.sellers.commission == pytest.approx(0.1)
     assert delivery.market.drivers.commission == pytest.approx(0.1)
     assert delivery.market.sellers.acquisition.marketing_budget_per_1k == 0
+    with pytest.raises(ValueError, match="unknown control"):
+        control_overrides("rides", buyers=10, drivers=1, riders=5)
+
+
+def test_untouched_controls_show_the_market_and_change_nothing():
+    """The sliders start at the configuration's own values, so leaving them alone adds no override."""
+    for market in ("goods", "rides", "delivery"):
+        cfg = load_config([f"market={market}"])
+        shown = default_controls(market)
+        supply = "sellers" if "sellers" in cfg.market.sides else "drivers"
+        assert shown["take_rate"] == pytest.approx(getattr(cfg.market, supply).commission)
+        assert shown["onboarding_quality"] == pytest.approx(cfg.market.buyers.onboarding.quality)
+        assert shown["cs_staff"] == cfg.cs.staff and shown["marketing_pct"] == 100
+        assert set(shown) <= set(CONTROL_KEYS)
+        assert ("sellers" in shown) == ("sellers" in cfg.market.sides)
+        assert ("drivers" in shown) == ("drivers" in cfg.market.sides)
+        overrides = control_overrides(market, **shown)
+        assert all(o.startswith("population.") for o in overrides), overrides
+    # drivers keep their own onboarding quality (0.7) while riders' (0.8) is what the slider shows
+    lab = MarketLab(buyers=300, drivers=12, days=3)
+    cfg = lab.arms[0].model.cfg
+    assert cfg.market.drivers.onboarding.quality == load_config(["market=rides"]).market.drivers.onboarding.quality
+
+
+def test_a_preset_sets_the_controls_it_runs():
+    below = load_preset("critical_mass: below")
+    shown = default_controls("rides", below)
+    assert (shown["buyers"], shown["drivers"], shown["marketing_pct"]) == (200, 8, 0)
+    lab = MarketLab(preset="critical_mass: below", days=3)
+    cfg = lab.arms[0].model.cfg
+    assert lab.controls == shown and lab.days == below.days == 365
+    assert cfg.population.buyers == 200 and cfg.market.buyers.acquisition.marketing_budget_per_1k == 0
+    assert cfg.market.city.max_pickup_minutes == 10
+    # a moved lever wins over the preset: the student sees what the slider says
+    moved = MarketLab(preset="critical_mass: below", marketing_pct=100, buyers=300, drivers=8)
+    cfg = moved.arms[0].model.cfg
+    default = load_config(["market=rides"]).market
+    assert cfg.market.drivers.acquisition.marketing_budget_per_1k == pytest.approx(
+        default.drivers.acquisition.marketing_budget_per_1k)
+    assert cfg.population.buyers == 300
 
 
 def test_marketlab_steps_days_and_draws_every_series():
@@ -122,12 +163,12 @@ def test_critical_mass_preset_below_unravels_and_above_grows():
     assert below["failed"] > 0.5 > 0.2 > above["failed"], end         # "Sorry, no cars" in the thin city
 
 
-def test_page_renders_steps_and_redraws_without_a_browser():
+def test_page_renders_steps_and_updates_in_place_without_a_browser():
     import ipyvuetify as v
-    import ipywidgets
     import solara
 
     from experiments.app_page import Page
+    from experiments.app_vega import VegaChart
 
     @solara.component
     def InLayout():
@@ -137,27 +178,81 @@ def test_page_renders_steps_and_redraws_without_a_browser():
     _, rc = solara.render(InLayout(), handle_error=False)
     _, rc2 = solara.render(InLayout(), handle_error=False)   # a second session
 
-    def caption(rc, key):
-        return rc.find(v.Html, class_=f"twosided-caption-{key}").widget.children[0]
+    def text(rc, css):
+        return rc.find(v.Html, class_=css).widget.children[0]
 
-    before = [w.value for w in rc.find(ipywidgets.Image).widgets]
-    assert len(before) == 5 and caption(rc, "active") == "day 0: riders 2,000 · drivers 80"
-    step = rc.find(v.Btn, children=["Step"])
+    def charts(rc):
+        return {w.css_class.removeprefix("twosided-chart-"): w for w in rc.find(VegaChart).widgets}
+
+    assert set(charts(rc)) == {"size", "churn", "nps", "money", "map"}
+    assert text(rc, "twosided-day") == "Day 0 of 730"
+    assert text(rc, "twosided-readout").startswith("Active now: riders 2,000 · drivers 80")
+    before = {k: w.datasets for k, w in charts(rc).items()}
+    specs = {k: w.spec for k, w in charts(rc).items()}
+    step = rc.find(v.Btn, class_="twosided-step")
     for _ in range(3):
         step.widget.click()
-    rc.find(v.Html, children=["Step: 3"]).assert_single()
-    after = [w.value for w in rc.find(ipywidgets.Image).widgets]
-    # active agents, money and the map move every day; churn and NPS only from day 29-30 on
-    changed = [a != b for a, b in zip(after, before)]
-    assert changed == [True, False, False, True, True], changed
-    assert caption(rc, "active").startswith("day 3: riders ")
-    rc2.find(v.Html, children=["Step: 0"]).assert_single()         # the other session did not move
-    assert caption(rc2, "active") == "day 0: riders 2,000 · drivers 80"
+    assert text(rc, "twosided-day") == "Day 3 of 730"
+    after = {k: w.datasets for k, w in charts(rc).items()}
+    # size, money and the map move every day; churn and NPS only from day 29-30 on (their rows are empty)
+    assert {k for k in before if before[k] != after[k]} >= {"size", "money", "map"}
+    assert {k: w.spec for k, w in charts(rc).items()} == specs            # in place: the spec is kept
+    size_rows = after["size"]["series"]
+    assert [len(r["day"]) for r in size_rows] == [3, 3] and size_rows[0]["series"] == "riders"
+    assert text(rc2, "twosided-day") == "Day 0 of 730"                    # the other session did not move
+    labels = [w.label for w in rc.find(v.Slider).widgets]
+    assert "Riders at the start" in labels and not any("Sellers" in label for label in labels)
     selects = {w.label: w for w in rc.find(v.Select).widgets}
-    assert selects["Preset"].v_model == NO_PRESET and "critical_mass: below" in selects["Preset"].items
-    assert set(selects["Market"].items) == {"goods", "rides", "delivery"}
+    preset = selects["Preset (a ready-made lesson)"]
+    assert "critical_mass: below" in preset.items
+    preset.v_model = "critical_mass: below"                               # the preset moves the sliders
+    sliders = {w.label: w.v_model for w in rc.find(v.Slider).widgets}
+    assert sliders["Riders at the start"] == 200 and sliders["Drivers at the start"] == 8
+    assert sliders["Marketing budget, % of the usual"] == 0
+    rc.find(v.Btn, class_="twosided-start").widget.click()
+    assert text(rc, "twosided-day") == "Day 0 of 365"
+    assert text(rc, "twosided-readout").startswith("Active now: riders 200 · drivers 8")
     rc.close()
     rc2.close()
+
+
+@pytest.mark.slow
+def test_phase_portrait_marks_where_the_critical_mass_city_grows():
+    """Two starts of the critical-mass city, 25 riders per driver as in the preset: the thin one shrinks,
+    the thick one grows (the preset's own claim, checked on seeds 0-7 there), and the page's chart shows it."""
+    from experiments.app_charts import GROWS, SHRINKS, portrait_chart
+    from experiments.phase_portrait import cache_key, cached_portrait, portrait_for
+
+    lab = MarketLab(preset="critical_mass: below", seed="2")
+    _, cfg = lab.portrait_request()
+    key = cache_key(["test", *lab.overrides], (200, 2500), (8, 100), 180)
+    assert cached_portrait(key) is None
+    done = []
+    portrait = portrait_for(key, cfg, progress=lambda d, total: done.append((d, total)))
+    assert done[-1] == (4, 4) and cached_portrait(key) is portrait          # computed once, then cached
+    by_start = {(r.buyers_start, r.supply_start): r for r in portrait.runs}
+    assert not by_start[(200, 8)].grows and by_start[(2500, 100)].grows, {k: r.growth for k, r in by_start.items()}
+    assert portrait.grows_from(2400, 110) is True and portrait.grows_from(210, 7) is False
+    assert portrait.grows_from(5, 10_000) is None                            # outside the grid
+    thin = by_start[(200, 8)]
+    assert thin.buyers[0] == 200 and len(thin.buyers) == 180 // 5 + 1     # a point every 5 days
+    for _ in range(3):
+        lab.step()
+    spec, data = portrait_chart(lab, portrait)
+    outcomes = {(c["y0"] < 200 < c["y1"], c["x0"] < 8 < c["x1"]): c["outcome"] for c in data["cells"]}
+    assert outcomes[(True, True)] == SHRINKS and GROWS in outcomes.values()
+    assert len(data["paths"]) == 4 and data["current"][0]["x"][0] == 8 and len(data["current"][0]["x"]) == 4
+
+
+def test_portrait_grid_spans_thin_and_thick_cities():
+    """The page's grid reaches from a tenth of the default city to 1.5 times it, whatever the start."""
+    from experiments.phase_portrait import GRID_POINTS
+
+    key, _ = MarketLab(preset="critical_mass: below", days=3).portrait_request()
+    _, buyers, drivers, days = key
+    assert len(buyers) == len(drivers) == GRID_POINTS
+    assert buyers[0] <= 200 and buyers[-1] >= 2500 and drivers[0] <= 8 and drivers[-1] >= 100
+    assert not any(o.startswith(("population.buyers=", "population.drivers=")) for o in key[0])
 
 
 def test_app_command_listens_on_localhost_by_default():

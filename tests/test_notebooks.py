@@ -22,6 +22,22 @@ def test_the_three_teaching_notebooks_exist():
             "03_sweeps_and_sensitivity.ipynb"} <= names
 
 
+STORED_WITH_OUTPUTS = ("01_network_effects.ipynb", "03_sweeps_and_sensitivity.ipynb")
+
+
+@pytest.mark.parametrize("name", STORED_WITH_OUTPUTS)
+def test_notebook_is_stored_with_its_outputs(name):
+    """A reader opening the file sees the figures and numbers the text talks about
+    (scripts/execute_notebooks.py re-executes and stores them)."""
+    book = nbformat.read(NOTEBOOKS[0].parent / name, as_version=4)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), "a code cell was not executed before storing"
+    printed = [o for c in code for o in c.outputs if o.get("output_type") in ("stream", "execute_result")]
+    assert printed, "no stored numbers"
+    assert not [o for c in code for o in c.outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs), "no stored figure"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_top_to_bottom(path, tmp_path):
     book = nbformat.read(path, as_version=4)
