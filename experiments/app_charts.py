@@ -95,7 +95,7 @@ def size_chart(lab: MarketLab) -> tuple[dict, dict]:
 @functools.lru_cache(maxsize=32)
 def _churn_spec(layout) -> dict:
     sides, arms = layout
-    return _line_spec("Monthly churn per side (% of those active 30 days earlier)", "% per month",
+    return _line_spec("Rolling 30-day churn per side (% of those active 30 days earlier)", "% per month",
                       tuple((name, SIDE_COLOUR[s]) for s, name in sides), arms)
 
 
@@ -105,7 +105,7 @@ def churn_chart(lab: MarketLab) -> tuple[dict, dict]:
     for arm in _arms(lab):
         days = np.arange(len(arm.rows))
         for side in lab.sides:
-            rows.append(_series(days, 100 * lab.monthly_churn(arm, side), lab.side_name(side), arm.label))
+            rows.append(_series(days, 100 * lab.rolling_churn_30d(arm, side), lab.side_name(side), arm.label))
     return _churn_spec(_layout(lab)), {"series": rows}
 
 

@@ -30,10 +30,10 @@ from omegaconf import OmegaConf
 from experiments.config import CONF_DIR, group_options, load_config
 from experiments.phase_portrait import cache_key, grid_levels, supply_side
 from sim import Marketplace
+from sim.metrics import MONTH_DAYS as MONTH
 
 PRESET_DIR = CONF_DIR / "presets"
 NO_PRESET = "none (use the controls)"
-MONTH = 30
 SIDE_ORDER = ("buyers", "sellers", "drivers")
 # Who the sides are in each market, for labels a student recognises.
 SIDE_NAMES = {
@@ -315,8 +315,9 @@ class MarketLab(mesa.Model):
         """Active agents of ``side`` per day divided by its starting size (1 = the start)."""
         return self.active(arm, side) / max(1, arm.model.initial_size[side])
 
-    def monthly_churn(self, arm: Arm, side: str) -> np.ndarray:
-        """Monthly churn on each day t >= 29: churned on days t-29..t / active at the end of day t-30.
+    def rolling_churn_30d(self, arm: Arm, side: str) -> np.ndarray:
+        """Rolling 30-day churn on each day t >= 29 (every departure, a live view; not the summary's
+        monthly churn of activated agents, sim.metrics): churned on days t-29..t / active at the end of day t-30.
 
         Day -1's "active" is the initial population. Agents who joined and left
         within the 30 days count in the numerator, not the denominator.

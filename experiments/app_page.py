@@ -51,9 +51,10 @@ or **+1 day**.
 DEFINITIONS = """
 **How the numbers are defined.** *Size relative to start*: agents active today
 divided by the same side's agents on day 0 (1 = as many as at the start), so a
-side of 80 and a side of 2,000 share one axis. *Monthly churn* on day t: agents who
-left during the last 30 days (days t-29..t) divided by those active 30 days
-earlier (the initial population for the first month). *NPS*: once a month a
+side of 80 and a side of 2,000 share one axis. *Rolling 30-day churn* on day t:
+agents who left during the last 30 days (days t-29..t) divided by those active
+30 days earlier (the initial population for the first month); a live view of
+every departure, not the summary's monthly churn of activated agents. *NPS*: once a month a
 random 5% of active agents answer 0-10; % of 9-10 minus % of 0-6. *GMV*: what
 buyers paid; *net contribution*: the platform's take less payment costs,
 marketing and CS costs (7-day averages, currency per day).

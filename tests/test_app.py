@@ -80,7 +80,7 @@ def test_marketlab_steps_days_and_draws_every_series():
     assert lab.steps == 35 and lab.day == 35
     arm = lab.arms[0]
     assert lab.active(arm, "buyers").shape == (35,)
-    churn = lab.monthly_churn(arm, "drivers")
+    churn = lab.rolling_churn_30d(arm, "drivers")
     assert np.isnan(churn[:29]).all() and np.isfinite(churn[29:]).all()
     # The definition on the page: churned on days t-29..t / active at the end of day t-30.
     churned = [r["drivers_churned"] for r in arm.rows]
