@@ -24,6 +24,8 @@ from sim.streams import ATTRIBUTE_DAY, Streams
 FIELDS = {
     "x": (np.float64, 0.0),               # position on the unit torus (float64: dispatch updates it in place)
     "y": (np.float64, 0.0),
+    "last_pickup_x": (np.float64, np.nan),  # where the driver last picked a rider up (NaN: not yet)
+    "last_pickup_y": (np.float64, np.nan),
     "hours": (np.float32, 0.0),           # hours worked per day across all platforms
     "platform_share": (np.float32, 0.0),  # baseline share of those hours on this platform
     "quality": (np.float32, 0.0),         # chance a trip goes well from the driver's side
