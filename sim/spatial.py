@@ -586,6 +586,7 @@ REPOSITION_RULES = ("stay", "random_walk", "toward_demand")
 """
 _STAY, _RANDOM_WALK, _TOWARD_DEMAND = range(len(REPOSITION_RULES))
 
+
 @njit(cache=True)
 def _wrap_coordinate(v):
     """v taken into [0, 1) (one step of the torus: |v| < 2)."""

@@ -364,3 +364,16 @@ def test_drivers_who_stay_put_drift_above_the_torus_law():
 
     mean, se = ratio_with_error("stay", range(3))
     assert mean - 3 * se > 1.05, (mean, se)
+
+
+def test_reposition_config_errors_name_the_key_and_what_is_allowed():
+    from sim import load_config
+    from sim.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"market\.drivers\.reposition\.rule.*teleport.*stay, random_walk, "
+                                          r"toward_demand"):
+        load_config(["market=rides", "market.drivers.reposition.rule=teleport"])
+    with pytest.raises(ConfigError, match=r"market\.drivers\.reposition\.km_per_hour.*30.*speed_kmh"):
+        load_config(["market=rides", "market.drivers.reposition.km_per_hour=30"])
+    with pytest.raises(ConfigError, match=r"km_per_hour.*>= 0"):
+        load_config(["market=rides", "market.drivers.reposition.km_per_hour=-1"])
