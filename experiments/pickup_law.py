@@ -30,12 +30,14 @@ seed, so every figure is reproducible.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from sim.matching import reposition_step
 from sim.spatial import REPOSITION_RULES, dispatch_day, expected_nearest_distance
 from sim.streams import ATTRIBUTE_DAY, Streams
 
@@ -71,9 +73,11 @@ def pickup_ratio(rule: str, seed: int, scenario: Scenario = Scenario(), override
     if rule not in REPOSITION_RULES:
         raise ValueError(f"rule must be one of {REPOSITION_RULES}, not {rule!r}")
     city, conf_drivers = rides_city(tuple(overrides or ()))
-    speed = conf_drivers.reposition.km_per_hour if km_per_hour is None else km_per_hour
+    reposition = conf_drivers.reposition
+    if km_per_hour is not None:
+        reposition = dataclasses.replace(reposition, km_per_hour=km_per_hour)
     rounds = city.rounds_per_day
-    step = speed * (24.0 / rounds) / city.size_km
+    step = reposition_step(reposition, city)
     max_distance = city.max_pickup_minutes / 60.0 * city.speed_kmh / city.size_km
     s = Streams(seed)
     n = scenario.drivers

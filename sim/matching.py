@@ -139,6 +139,15 @@ def _pick_kernel(weights, u):
     return pick, True
 
 
+def reposition_step(reposition, city) -> float:
+    """How far an idle driver repositions in one matching round, city units.
+
+    ``reposition.km_per_hour`` (km per idle hour) over a round of 24 /
+    ``city.rounds_per_day`` hours, in a city of side ``city.size_km`` km.
+    """
+    return reposition.km_per_hour * (24.0 / city.rounds_per_day) / city.size_km
+
+
 @dataclass
 class Dispatch:
     """Outcome of today's dispatch, one entry per request."""
@@ -157,9 +166,8 @@ def dispatch(drivers: Side, conf_drivers, city, day: int, request_time: np.ndarr
     A matched driver is busy for the pickup and the trip at ``city.speed_kmh``
     plus ``handling_minutes``, and ends the trip at the drop-off point. Idle
     online drivers reposition after each round under ``conf_drivers.reposition``
-    (``rule``; ``km_per_hour`` of idle time, a step of km_per_hour * 24 /
-    rounds_per_day km per round; toward_demand heads back to the driver's
-    last pickup point).
+    (``rule``, by :func:`reposition_step` per round; toward_demand heads for
+    the last pickup point of a random driver of the fleet).
     Also sets each working driver's ``online_hours`` for today.
     """
     rounds_per_day = city.rounds_per_day
@@ -171,10 +179,10 @@ def dispatch(drivers: Side, conf_drivers, city, day: int, request_time: np.ndarr
     request_round = np.minimum(((request_time - day) * rounds_per_day).astype(np.int64), rounds_per_day - 1)
     bounds = np.searchsorted(request_round, np.arange(rounds_per_day + 1), side="left")
     reposition = conf_drivers.reposition
-    step = reposition.km_per_hour * (24.0 / rounds_per_day) / city.size_km
     day_result = dispatch_day(bounds, pickup_x, pickup_y, drop_x, drop_y, ids, start, length, drivers.x, drivers.y,
                               drivers.busy_until, day, rounds_per_day, max_distance, city.size_km, city.speed_kmh,
-                              conf_drivers.handling_minutes, reposition_rule=reposition.rule, reposition_step=step,
+                              conf_drivers.handling_minutes, reposition_rule=reposition.rule,
+                              reposition_step=reposition_step(reposition, city),
                               reposition_key=streams.day_key("drivers.reposition", day),
                               last_pickup_x=drivers.last_pickup_x, last_pickup_y=drivers.last_pickup_y)
     return Dispatch(day_result.driver, day_result.pickup * city.size_km, day_result.trip_km,

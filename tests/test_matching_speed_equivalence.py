@@ -534,7 +534,7 @@ def ref_dispatch(drivers, conf_drivers, city, day, request_time, pickup_x, picku
                                             drivers.x, drivers.y, drivers.busy_until, day, rounds_per_day,
                                             max_distance, city.size_km, city.speed_kmh,
                                             conf_drivers.handling_minutes, rule=reposition.rule,
-                                            step=reposition.km_per_hour * (24.0 / rounds_per_day) / city.size_km,
+                                            step=matching.reposition_step(reposition, city),
                                             streams=streams, last_pickup_x=drivers.last_pickup_x,
                                             last_pickup_y=drivers.last_pickup_y)
     trip_km = torus_distance(pickup_x, pickup_y, drop_x, drop_y) * city.size_km
