@@ -45,7 +45,7 @@ class Fact:
 
 
 def _share(flags: np.ndarray) -> tuple[float, str]:
-    """A share and its binomial standard error, as (value, '± se (n ...)')."""
+    """A share of True in ``flags`` and its binomial standard error as text: (share, '± se')."""
     n = flags.size
     p = float(flags.mean()) if n else math.nan
     return p, f"± {math.sqrt(p * (1 - p) / n):.2f}" if n else "(no agents)"
@@ -109,14 +109,13 @@ def _rates_by_referral(agents: pd.DataFrame, horizon: int) -> tuple[float, float
 
 def stylised_facts() -> list[Fact]:
     """The rows of the stylised-facts table (runs the default rides and goods markets once each)."""
-    rides, week_hours = rides_run()
+    rides, weekly = rides_run()
     drivers = rides[rides["side"] == "drivers"]
     new = drivers[(drivers["channel"] != "initial") & (drivers["activation_day"] >= 0)
                   & (drivers["join_day"] < RIDES_DAYS - YEAR_DAYS)]
     n_new = f"({len(new):,} drivers joined in year 1, rides)"
     year, year_se = _share(_survived(new, YEAR_DAYS))
     half, half_se = _share(_survived(new, HALF_YEAR_DAYS))
-    weekly = week_hours
     n_week = f"({weekly.size:,} drivers working in the last week, rides)"
     short, short_se = _share(weekly <= 15)
     long, long_se = _share(weekly > 35)
@@ -145,7 +144,7 @@ def stylised_facts() -> list[Fact]:
              f"{long_se} {n_week}"),
         Fact("registered marketplace sellers who are active", "about 60% (0.50-0.70)", 0.50, 0.70,
              "Marketplace Pulse (public figures)", active,
-             f"{active_se} ({len(sellers):,} sellers registered in a year, goods)"),
+             f"{active_se} ({len(sellers):,} sellers registered by the end of a year, goods)"),
         Fact(f"purchases of a new shopper in its first {cfg.days} days", f"BG/NBD at the CDNOW estimates: "
              f"{expected:.2f} (±10%: {0.9 * expected:.2f}-{1.1 * expected:.2f})", 0.9 * expected, 1.1 * expected,
              "Fader, Hardie & Lee (2005), Marketing Science 24(2)", mean_purchases,
