@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.matching import reposition_step
-from sim.spatial import REPOSITION_RULES, dispatch_day, expected_nearest_distance
+from sim.spatial import NO_PICKUP, REPOSITION_RULES, dispatch_day, expected_nearest_distance
 from sim.streams import ATTRIBUTE_DAY, Streams
 
 
@@ -85,7 +85,7 @@ def pickup_ratio(rule: str, seed: int, scenario: Scenario = Scenario(), override
     x = s.uniform("pickup_law.driver_x", ATTRIBUTE_DAY, driver_ids)
     y = s.uniform("pickup_law.driver_y", ATTRIBUTE_DAY, driver_ids)
     busy_until = np.zeros(n)
-    last_x, last_y = np.full(n, np.nan), np.full(n, np.nan)
+    last_x, last_y = np.full(n, NO_PICKUP), np.full(n, NO_PICKUP)
     always_on = (driver_ids, np.zeros(n, np.int64), np.full(n, rounds, np.int64))
     if scenario.homes:
         home_ids = np.arange(scenario.homes, dtype=np.int64)

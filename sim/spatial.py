@@ -47,6 +47,7 @@ __all__ = [
     "dispatch_day",
     "DayDispatch",
     "REPOSITION_RULES",
+    "NO_PICKUP",
 ]
 
 CELL_FACTOR = 1.0
@@ -586,6 +587,9 @@ REPOSITION_RULES = ("stay", "random_walk", "toward_demand")
 """
 _STAY, _RANDOM_WALK, _TOWARD_DEMAND = range(len(REPOSITION_RULES))
 
+NO_PICKUP = -1.0
+"""The last-pickup coordinate of a driver who has not picked anyone up yet (outside the city [0, 1))."""
+
 
 @njit(cache=True)
 def _wrap_coordinate(v):
@@ -603,7 +607,8 @@ def _reposition_idle(rule, step, key, r, online, idle, driver_x, driver_y, last_
     does not depend on the order of the loop. random_walk: direction 2 pi u.
     toward_demand: the target is the last pickup of driver floor(u * number
     of drivers), reached along the shorter way round the torus; if that
-    driver has no pickup yet (NaN), d waits this round. O(len(online)).
+    driver has no pickup yet (:data:`NO_PICKUP`), d waits this round.
+    O(len(online)).
     """
     n_drivers = driver_x.size
     for j in range(online.size):
@@ -619,7 +624,7 @@ def _reposition_idle(rule, step, key, r, online, idle, driver_x, driver_y, last_
             source = min(np.int64(u * n_drivers), n_drivers - 1)
             tx = last_pickup_x[source]
             ty = last_pickup_y[source]
-            if math.isnan(tx):
+            if tx < 0.0:   # NO_PICKUP
                 continue
             ddx = tx - driver_x[d]
             ddy = ty - driver_y[d]
@@ -721,8 +726,11 @@ def dispatch_day(round_bounds, request_x, request_y, drop_x, drop_y, shift_drive
     ``reposition_step`` city units under ``reposition_rule`` (one of
     :data:`REPOSITION_RULES`; ``stay`` moves nobody and draws nothing), with
     draws keyed by ``reposition_key`` (a :meth:`sim.streams.Streams.day_key`),
-    the driver id and the round. ``driver_x``, ``driver_y`` and
-    ``busy_until`` (float64, all drivers) are updated in place.
+    the driver id and the round. Each matched driver's pickup point is
+    written to ``last_pickup_x``, ``last_pickup_y`` (float64, all drivers,
+    :data:`NO_PICKUP` before a first pickup; needed by ``toward_demand``,
+    optional otherwise). ``driver_x``, ``driver_y``, ``busy_until`` and those
+    are updated in place.
     Positions are in city units, ``max_distance`` too; ``size_km`` is the side
     of the city in km.
 

@@ -141,7 +141,7 @@ def ref_reposition(rule, step, u, ids, driver_x, driver_y, last_pickup_x, last_p
         elif rule == "toward_demand":
             source = min(int(ud * driver_x.size), driver_x.size - 1)
             tx, ty = float(last_pickup_x[source]), float(last_pickup_y[source])
-            if math.isnan(tx):
+            if tx == spatial.NO_PICKUP:
                 continue
             ddx, ddy = tx - x, ty - y
             ddx -= math.floor(ddx + 0.5)
@@ -460,10 +460,10 @@ def dispatch_inputs(n_requests, n_drivers, rounds_per_day, tag, odd_shifts=False
 def test_dispatch_day_equals_round_by_round_reference(rounds_per_day, max_distance, odd, rule, step):
     (bounds, rx, ry, dx, dy, shift_driver, start, length, x, y, busy,
      day) = dispatch_inputs(3000, 600, rounds_per_day, f"dd{rounds_per_day}{odd}", odd_shifts=odd)
-    # a third of the drivers have a pickup from before (the rest NaN: they have not driven yet)
+    # a third of the drivers have a pickup from before (the rest NO_PICKUP: they have not driven yet)
     known = uniforms("dd.known", x.size) < 1 / 3
-    last_x = np.where(known, uniforms("dd.lx", x.size), np.nan)
-    last_y = np.where(known, uniforms("dd.ly", x.size), np.nan)
+    last_x = np.where(known, uniforms("dd.lx", x.size), spatial.NO_PICKUP)
+    last_y = np.where(known, uniforms("dd.ly", x.size), spatial.NO_PICKUP)
     got_state = [x.copy(), y.copy(), busy.copy()]
     want_state = [x.copy(), y.copy(), busy.copy()]
     got_last, want_last = [last_x.copy(), last_y.copy()], [last_x.copy(), last_y.copy()]
