@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean golden
+.PHONY: run test install clean golden docs
 
 # The install ends by compiling the numba kernels into their cache (twosided warmup,
 # 30-60 s), so the first run starts at once.
@@ -28,6 +28,10 @@ test: $(STAMP)
 # Regenerate tests/golden/ after an intended change of behaviour; say why in the commit.
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden_cases --regenerate
+
+# Regenerate every number table in docs/ (between <!-- table:NAME --> markers); commit the result.
+docs: $(STAMP)
+	$(BIN)/python -m experiments.docs_tables
 
 clean:
 	rm -rf $(VENV) runs outputs multirun .pytest_cache

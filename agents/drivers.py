@@ -19,11 +19,14 @@ from numba import njit
 
 from agents.base import Side
 from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazard
+from sim.spatial import NO_PICKUP
 from sim.streams import ATTRIBUTE_DAY, Streams
 
 FIELDS = {
     "x": (np.float64, 0.0),               # position on the unit torus (float64: dispatch updates it in place)
     "y": (np.float64, 0.0),
+    "last_pickup_x": (np.float64, NO_PICKUP),  # where the driver last picked a rider up (NO_PICKUP: not yet)
+    "last_pickup_y": (np.float64, NO_PICKUP),
     "hours": (np.float32, 0.0),           # hours worked per day across all platforms
     "platform_share": (np.float32, 0.0),  # baseline share of those hours on this platform
     "quality": (np.float32, 0.0),         # chance a trip goes well from the driver's side

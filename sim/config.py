@@ -14,6 +14,8 @@ from typing import Any, Dict, List
 
 from omegaconf import MISSING
 
+from sim.spatial import REPOSITION_RULES
+
 SIDES = ("buyers", "sellers", "drivers")
 MARKETS = ("goods", "rides", "delivery")
 
@@ -189,6 +191,12 @@ class Deactivation:
 
 
 @dataclass
+class Reposition:
+    rule: str = one_of(*REPOSITION_RULES)
+    km_per_hour: float = nonneg()
+
+
+@dataclass
 class Drivers:
     churn: Churn = field(default_factory=Churn)
     hours_per_day_mean: float = _f("hours")
@@ -209,6 +217,7 @@ class Drivers:
     fare_per_km: float = nonneg()
     handling_minutes: float = nonneg()
     deactivation: Deactivation = field(default_factory=Deactivation)
+    reposition: Reposition = field(default_factory=Reposition)
     onboarding: Onboarding = field(default_factory=Onboarding)
     acquisition: Acquisition = field(default_factory=Acquisition)
     referral_churn_multiplier: float = positive()
@@ -398,6 +407,11 @@ def validate(cfg: Config) -> Config:
         if ob.ttfv_days_at_best > ob.ttfv_days_at_worst:
             raise ConfigError(f"market.{side}.onboarding.ttfv_days_at_best", ob.ttfv_days_at_best,
                               f"at most ttfv_days_at_worst ({ob.ttfv_days_at_worst})")
+    city, reposition = cfg.market.city, cfg.market.drivers.reposition
+    if reposition.km_per_hour > city.speed_kmh:
+        raise ConfigError("market.drivers.reposition.km_per_hour", reposition.km_per_hour,
+                          f"a number in [0, market.city.speed_kmh] ({city.speed_kmh}): an idle driver cannot "
+                          "cover more ground than driving flat out")
     h = cfg.cs.health
     if h.red_below > h.green_from:
         raise ConfigError("cs.health.red_below", h.red_below, f"at most cs.health.green_from ({h.green_from})")

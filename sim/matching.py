@@ -10,6 +10,7 @@ Dispatch (rides, delivery): the day has ``rounds_per_day`` matching rounds; in
 each, the round's requests (in time order) take the nearest idle online
 driver within the maximum pickup distance (greedy, on the unit torus,
 :func:`sim.spatial.greedy_match`). No driver within reach: the request fails.
+Between rounds idle drivers reposition (stay, random walk or toward demand).
 """
 from __future__ import annotations
 
@@ -138,6 +139,15 @@ def _pick_kernel(weights, u):
     return pick, True
 
 
+def reposition_step(reposition, city) -> float:
+    """How far an idle driver repositions in one matching round, city units.
+
+    ``reposition.km_per_hour`` (km per idle hour) over a round of 24 /
+    ``city.rounds_per_day`` hours, in a city of side ``city.size_km`` km.
+    """
+    return reposition.km_per_hour * (24.0 / city.rounds_per_day) / city.size_km
+
+
 @dataclass
 class Dispatch:
     """Outcome of today's dispatch, one entry per request."""
@@ -154,7 +164,10 @@ def dispatch(drivers: Side, conf_drivers, city, day: int, request_time: np.ndarr
     """Match time-ordered requests to drivers round by round; move and occupy matched drivers.
 
     A matched driver is busy for the pickup and the trip at ``city.speed_kmh``
-    plus ``handling_minutes``, and ends the trip at the drop-off point.
+    plus ``handling_minutes``, and ends the trip at the drop-off point. Idle
+    online drivers reposition after each round under ``conf_drivers.reposition``
+    (``rule``, by :func:`reposition_step` per round; toward_demand heads for
+    the last pickup point of a random driver of the fleet).
     Also sets each working driver's ``online_hours`` for today.
     """
     rounds_per_day = city.rounds_per_day
@@ -165,8 +178,12 @@ def dispatch(drivers: Side, conf_drivers, city, day: int, request_time: np.ndarr
     max_distance = city.max_pickup_minutes / 60.0 * city.speed_kmh / city.size_km
     request_round = np.minimum(((request_time - day) * rounds_per_day).astype(np.int64), rounds_per_day - 1)
     bounds = np.searchsorted(request_round, np.arange(rounds_per_day + 1), side="left")
-    driver_of, pickup, trip_km = dispatch_day(bounds, pickup_x, pickup_y, drop_x, drop_y, ids, start, length,
-                                              drivers.x, drivers.y, drivers.busy_until, day, rounds_per_day,
-                                              max_distance, city.size_km, city.speed_kmh,
-                                              conf_drivers.handling_minutes, return_trip_km=True)
-    return Dispatch(driver_of, pickup * city.size_km, trip_km, float(drivers.online_hours.sum()))
+    reposition = conf_drivers.reposition
+    day_result = dispatch_day(bounds, pickup_x, pickup_y, drop_x, drop_y, ids, start, length, drivers.x, drivers.y,
+                              drivers.busy_until, day, rounds_per_day, max_distance, city.size_km, city.speed_kmh,
+                              conf_drivers.handling_minutes, reposition_rule=reposition.rule,
+                              reposition_step=reposition_step(reposition, city),
+                              reposition_key=streams.day_key("drivers.reposition", day),
+                              last_pickup_x=drivers.last_pickup_x, last_pickup_y=drivers.last_pickup_y)
+    return Dispatch(day_result.driver, day_result.pickup * city.size_km, day_result.trip_km,
+                    float(drivers.online_hours.sum()))

@@ -13,8 +13,11 @@ O(requests + drivers) when positions are spread out, instead of the
 O(requests * drivers) of brute force, and it gives exactly the brute-force
 greedy answer (same drivers, same distances, ties to the lowest driver index).
 
-Nothing here draws random numbers: positions come in as arrays (from
-:mod:`sim.streams`), so the result is a pure function of its inputs.
+:func:`dispatch_day` runs a whole day of rounds in one compiled call, and
+between rounds moves the idle drivers under a repositioning rule
+(:data:`REPOSITION_RULES`). The only random numbers are those repositioning
+draws, made with :func:`sim.streams.uniform_at` from a key the caller passes
+in; everything else is a pure function of the input arrays.
 
 Public API
 ----------
@@ -23,20 +26,28 @@ Public API
 - :func:`nearest_distance` -- distance from each query to its nearest point.
 - :func:`expected_nearest_distance` -- E[distance to the nearest of n uniform
   points], the closed form the nested baseline is checked against.
+- :func:`dispatch_day` -- a day of matching rounds with idle-driver repositioning.
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 from scipy import special
+
+from sim.streams import uniform_at
 
 __all__ = [
     "torus_distance",
     "greedy_match",
     "nearest_distance",
     "expected_nearest_distance",
+    "dispatch_day",
+    "DayDispatch",
+    "REPOSITION_RULES",
+    "NO_PICKUP",
 ]
 
 CELL_FACTOR = 1.0
@@ -562,13 +573,81 @@ def _shifts_by_round(shift_start, shift_rounds, rounds_per_day):
     return count, shift
 
 
+REPOSITION_RULES = ("stay", "random_walk", "toward_demand")
+"""What idle online drivers do between trips (the ``reposition_rule`` of :func:`dispatch_day`).
+
+- ``stay``: wait where the last trip ended (or where the driver joined).
+- ``random_walk``: cruise one step in a uniformly random direction each round.
+- ``toward_demand``: each round, head one step toward a point of the fleet's
+  demand map, arriving if it is nearer than a step. The map is the last
+  pickup point of every driver (one recent pickup per driver, so a sample of
+  recent demand as large as the fleet, with no knowledge of future
+  requests); the point is that of a driver drawn uniformly. Under uniform
+  demand the targets are uniform; with hot spots, idle drivers gather there.
+"""
+_STAY, _RANDOM_WALK, _TOWARD_DEMAND = range(len(REPOSITION_RULES))
+
+NO_PICKUP = -1.0
+"""The last-pickup coordinate of a driver who has not picked anyone up yet (outside the city [0, 1))."""
+
+
+@njit(cache=True)
+def _wrap_coordinate(v):
+    """v taken into [0, 1) (one step of the torus: |v| < 2)."""
+    v -= math.floor(v)
+    return 0.0 if v >= 1.0 else v
+
+
+@njit(cache=True)
+def _reposition_idle(rule, step, key, r, online, idle, driver_x, driver_y, last_pickup_x, last_pickup_y):
+    """Move each online driver with ``idle[j]`` by ``step`` city units under ``rule`` (in place).
+
+    Each moving driver d draws u = :func:`sim.streams.uniform_at` (key, d,
+    round r): a pure function of the driver, day and round, so the result
+    does not depend on the order of the loop. random_walk: direction 2 pi u.
+    toward_demand: the target is the last pickup of driver floor(u * number
+    of drivers), reached along the shorter way round the torus; if that
+    driver has no pickup yet (:data:`NO_PICKUP`), d waits this round.
+    O(len(online)).
+    """
+    n_drivers = driver_x.size
+    for j in range(online.size):
+        if not idle[j]:
+            continue
+        d = online[j]
+        u = uniform_at(key, d, r)
+        if rule == _RANDOM_WALK:
+            angle = 2.0 * math.pi * u
+            driver_x[d] = _wrap_coordinate(driver_x[d] + step * math.cos(angle))
+            driver_y[d] = _wrap_coordinate(driver_y[d] + step * math.sin(angle))
+        elif rule == _TOWARD_DEMAND:
+            source = min(np.int64(u * n_drivers), n_drivers - 1)
+            tx = last_pickup_x[source]
+            ty = last_pickup_y[source]
+            if tx < 0.0:   # NO_PICKUP
+                continue
+            ddx = tx - driver_x[d]
+            ddy = ty - driver_y[d]
+            ddx -= math.floor(ddx + 0.5)   # the shorter way round: into [-0.5, 0.5)
+            ddy -= math.floor(ddy + 0.5)
+            gap = math.sqrt(ddx * ddx + ddy * ddy)
+            if gap <= step:
+                driver_x[d] = _wrap_coordinate(tx)
+                driver_y[d] = _wrap_coordinate(ty)
+            else:
+                driver_x[d] = _wrap_coordinate(driver_x[d] + ddx * (step / gap))
+                driver_y[d] = _wrap_coordinate(driver_y[d] + ddy * (step / gap))
+
+
 @njit(cache=True)
 def _dispatch_day_kernel(round_bounds, rx, ry, dx, dy, shift_driver, shift_start, shift_rounds,
                          driver_x, driver_y, busy_until, day, rounds_per_day, max_distance,
-                         size_km, speed_kmh, handling_minutes, cell_factor):
+                         size_km, speed_kmh, handling_minutes, cell_factor, rule, step, key, last_pickup_x,
+                         last_pickup_y):
     n = rx.size
     driver_of = np.full(n, -1, np.int64)
     pickup = np.full(n, np.inf)
+    idle_drivers = np.zeros(n, np.int64)
     trip_km = np.empty(n)
     for req in range(n):
         trip_km[req] = _torus_distance_mod(rx[req], ry[req], dx[req], dy[req]) * size_km
@@ -576,7 +655,7 @@ def _dispatch_day_kernel(round_bounds, rx, ry, dx, dy, shift_driver, shift_start
     for r in range(rounds_per_day):
         lo = round_bounds[r]
         hi = round_bounds[r + 1]
-        if lo == hi:
+        if lo == hi and rule == _STAY:
             continue
         round_start = day + r / rounds_per_day
         a = online_start[r]
@@ -587,32 +666,54 @@ def _dispatch_day_kernel(round_bounds, rx, ry, dx, dy, shift_driver, shift_start
         px = np.empty(online_count)
         py = np.empty(online_count)
         idle = np.empty(online_count, np.bool_)
+        idle_count = 0
         for j in range(online_count):
             d = shift_driver[online_shift[a + j]]
             online[j] = d
             px[j] = driver_x[d]
             py[j] = driver_y[d]
             idle[j] = busy_until[d] <= round_start
-        match, distance = _greedy_match_kernel(rx[lo:hi], ry[lo:hi], px, py, idle, max_distance, cell_factor)
-        for i in range(hi - lo):
-            m = match[i]
-            if m < 0:
-                continue
-            req = lo + i
-            d = online[m]
-            driver_of[req] = d
-            pickup[req] = distance[i]
-            trip = _torus_distance_scalar(rx[req], ry[req], dx[req], dy[req])
-            minutes = (distance[i] + trip) * size_km / speed_kmh * 60.0 + handling_minutes
-            busy_until[d] = round_start + minutes / 1440.0
-            driver_x[d] = dx[req]
-            driver_y[d] = dy[req]
-    return driver_of, pickup, trip_km
+            idle_count += idle[j]
+        if lo < hi:
+            match, distance = _greedy_match_kernel(rx[lo:hi], ry[lo:hi], px, py, idle, max_distance, cell_factor)
+            for i in range(hi - lo):
+                req = lo + i
+                idle_drivers[req] = idle_count
+                m = match[i]
+                if m < 0:
+                    continue
+                idle_count -= 1
+                idle[m] = False
+                d = online[m]
+                driver_of[req] = d
+                pickup[req] = distance[i]
+                trip = _torus_distance_scalar(rx[req], ry[req], dx[req], dy[req])
+                minutes = (distance[i] + trip) * size_km / speed_kmh * 60.0 + handling_minutes
+                busy_until[d] = round_start + minutes / 1440.0
+                driver_x[d] = dx[req]
+                driver_y[d] = dy[req]
+                if last_pickup_x.size:
+                    last_pickup_x[d] = rx[req]
+                    last_pickup_y[d] = ry[req]
+        if rule != _STAY:
+            # Drivers still idle after the round's matching drift for the rest of the round.
+            _reposition_idle(rule, step, key, r, online, idle, driver_x, driver_y, last_pickup_x, last_pickup_y)
+    return driver_of, pickup, trip_km, idle_drivers
+
+
+class DayDispatch(NamedTuple):
+    """One day's dispatch, one entry per request (see :func:`dispatch_day`)."""
+
+    driver: np.ndarray        # driver id, or -1 if none within reach
+    pickup: np.ndarray        # driver to pickup, city units (inf if unmatched)
+    trip_km: np.ndarray       # pickup to drop-off, km
+    idle_drivers: np.ndarray  # idle online drivers the request could choose from (before its own match)
 
 
 def dispatch_day(round_bounds, request_x, request_y, drop_x, drop_y, shift_driver, shift_start, shift_rounds,
                  driver_x, driver_y, busy_until, day, rounds_per_day, max_distance, size_km, speed_kmh,
-                 handling_minutes, return_trip_km=False):
+                 handling_minutes, reposition_rule="stay", reposition_step=0.0, reposition_key=0,
+                 last_pickup_x=None, last_pickup_y=None):
     """Greedy dispatch of one day's requests, round by round, in one compiled call.
 
     Requests are sorted by round; ``round_bounds[r]:round_bounds[r+1]`` are
@@ -620,23 +721,43 @@ def dispatch_day(round_bounds, request_x, request_y, drop_x, drop_y, shift_drive
     (r - start_k) mod rounds_per_day < rounds_k, and idle when
     ``busy_until`` (absolute days) is not after the round's start. Each matched
     driver becomes busy for pickup + trip at ``speed_kmh`` plus
-    ``handling_minutes`` and moves to the drop-off. ``driver_x``, ``driver_y``
-    and ``busy_until`` (float64, all drivers) are updated in place.
+    ``handling_minutes`` and moves to the drop-off. After the round's
+    matching, the online drivers still idle reposition by
+    ``reposition_step`` city units under ``reposition_rule`` (one of
+    :data:`REPOSITION_RULES`; ``stay`` moves nobody and draws nothing), with
+    draws keyed by ``reposition_key`` (a :meth:`sim.streams.Streams.day_key`),
+    the driver id and the round. Each matched driver's pickup point is
+    written to ``last_pickup_x``, ``last_pickup_y`` (float64, all drivers,
+    :data:`NO_PICKUP` before a first pickup; needed by ``toward_demand``,
+    optional otherwise). ``driver_x``, ``driver_y``, ``busy_until`` and those
+    are updated in place.
     Positions are in city units, ``max_distance`` too; ``size_km`` is the side
     of the city in km.
-    Returns (driver of each request or -1, pickup distance in city units or inf),
-    and with ``return_trip_km`` also each request's pickup-to-drop-off distance
-    in km (``torus_distance(request, drop) * size_km``, bit-identical to it).
+
+    Returns a :class:`DayDispatch`: each request's driver (or -1), pickup
+    distance in city units (inf if unmatched), pickup-to-drop-off distance in
+    km (``torus_distance(request, drop) * size_km``, bit-identical to it), and
+    the number of idle online drivers it could choose from.
 
     The online drivers of every round are listed once per day (one pass over
-    the shifts' rounds), so a round costs O(its online drivers + requests).
+    the shifts' rounds), so a round costs O(its online drivers + requests),
+    repositioning included.
     """
+    if reposition_rule not in REPOSITION_RULES:
+        raise ValueError(f"reposition_rule must be one of {REPOSITION_RULES}, not {reposition_rule!r}")
+    if not (math.isfinite(float(reposition_step)) and float(reposition_step) >= 0.0):
+        raise ValueError(f"reposition_step must be a finite number >= 0 (city units), not {reposition_step!r}")
+    if last_pickup_x is None or last_pickup_y is None:
+        if reposition_rule == "toward_demand":
+            raise ValueError("reposition_rule 'toward_demand' needs last_pickup_x and last_pickup_y")
+        last_pickup_x = last_pickup_y = np.empty(0)
+    elif not (last_pickup_x.shape == last_pickup_y.shape == np.shape(driver_x)):
+        raise ValueError("last_pickup_x and last_pickup_y must have one entry per driver, like driver_x")
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)
-    driver_of, pickup, trip_km = _dispatch_day_kernel(
+    return DayDispatch(*_dispatch_day_kernel(
         i64(round_bounds), f64(request_x), f64(request_y), f64(drop_x), f64(drop_y), i64(shift_driver),
         i64(shift_start), i64(shift_rounds), driver_x, driver_y, busy_until, float(day), int(rounds_per_day),
-        float(max_distance), float(size_km), float(speed_kmh), float(handling_minutes), CELL_FACTOR)
-    if return_trip_km:
-        return driver_of, pickup, trip_km
-    return driver_of, pickup
+        float(max_distance), float(size_km), float(speed_kmh), float(handling_minutes), CELL_FACTOR,
+        REPOSITION_RULES.index(reposition_rule), float(reposition_step), np.uint64(reposition_key), last_pickup_x,
+        last_pickup_y))

@@ -136,15 +136,43 @@ def ref_rate_trips(drivers, ids, day, conf, streams, trip_sub):
     return at_fault, unfair, score
 
 
+def ref_reposition(rule, step, u, ids, driver_x, driver_y, last_pickup_x, last_pickup_y):
+    """Idle drivers ``ids`` move one step (``u``: their uniforms), one by one in plain Python floats."""
+    for d, ud in zip(ids, u):
+        x, y = float(driver_x[d]), float(driver_y[d])
+        if rule == "random_walk":
+            angle = 2.0 * math.pi * ud
+            x, y = x + step * math.cos(angle), y + step * math.sin(angle)
+        elif rule == "toward_demand":
+            source = min(int(ud * driver_x.size), driver_x.size - 1)
+            tx, ty = float(last_pickup_x[source]), float(last_pickup_y[source])
+            if tx == spatial.NO_PICKUP:
+                continue
+            ddx, ddy = tx - x, ty - y
+            ddx -= math.floor(ddx + 0.5)
+            ddy -= math.floor(ddy + 0.5)
+            gap = math.sqrt(ddx * ddx + ddy * ddy)
+            x, y = (tx, ty) if gap <= step else (x + ddx * (step / gap), y + ddy * (step / gap))
+        x, y = x - math.floor(x), y - math.floor(y)
+        driver_x[d], driver_y[d] = (0.0 if x >= 1.0 else x), (0.0 if y >= 1.0 else y)
+
+
 def ref_dispatch_day(round_bounds, rx, ry, dx, dy, shift_driver, shift_start, shift_rounds, driver_x, driver_y,
-                     busy_until, day, rounds_per_day, max_distance, size_km, speed_kmh, handling_minutes):
-    """Round by round in Python: online drivers by the modulo rule, greedy_match, then move them."""
+                     busy_until, day, rounds_per_day, max_distance, size_km, speed_kmh, handling_minutes,
+                     rule="stay", step=0.0, streams=None, last_pickup_x=None, last_pickup_y=None):
+    """Round by round in Python: online drivers by the modulo rule, greedy_match, then move them.
+
+    Returns (driver of each request, pickup distance, idle drivers each request could choose from).
+    Idle drivers left after a round reposition under ``rule`` with the ``drivers.reposition`` stream
+    of ``streams`` (sub-counter: the round); matched drivers' pickups go to ``last_pickup_x/y``.
+    """
     n = rx.size
     driver_of = np.full(n, -1, np.int64)
     pickup = np.full(n, np.inf)
+    idle_drivers = np.zeros(n, np.int64)
     for r in range(rounds_per_day):
         lo, hi = round_bounds[r], round_bounds[r + 1]
-        if lo == hi:
+        if lo == hi and rule == "stay":
             continue
         round_start = day + r / rounds_per_day
         on = np.mod(r - shift_start, rounds_per_day) < shift_rounds
@@ -152,21 +180,31 @@ def ref_dispatch_day(round_bounds, rx, ry, dx, dy, shift_driver, shift_start, sh
             continue
         online = shift_driver[on]
         idle = busy_until[online] <= round_start
-        match, distance = greedy_match(rx[lo:hi], ry[lo:hi], driver_x[online], driver_y[online], idle,
-                                       max_distance)
-        for i in range(hi - lo):
-            if match[i] < 0:
-                continue
-            req = lo + i
-            d = online[match[i]]
-            driver_of[req] = d
-            pickup[req] = distance[i]
-            trip = float(torus_distance(rx[req], ry[req], dx[req], dy[req]))
-            minutes = (distance[i] + trip) * size_km / speed_kmh * 60.0 + handling_minutes
-            busy_until[d] = round_start + minutes / 1440.0
-            driver_x[d] = dx[req]
-            driver_y[d] = dy[req]
-    return driver_of, pickup
+        if lo < hi:
+            match, distance = greedy_match(rx[lo:hi], ry[lo:hi], driver_x[online], driver_y[online], idle,
+                                           max_distance)
+            taken = match[match >= 0]
+            idle_drivers[lo:hi] = idle.sum() - (np.cumsum(match >= 0) - (match >= 0))
+            for i in range(hi - lo):
+                if match[i] < 0:
+                    continue
+                req = lo + i
+                d = online[match[i]]
+                driver_of[req] = d
+                pickup[req] = distance[i]
+                trip = float(torus_distance(rx[req], ry[req], dx[req], dy[req]))
+                minutes = (distance[i] + trip) * size_km / speed_kmh * 60.0 + handling_minutes
+                busy_until[d] = round_start + minutes / 1440.0
+                driver_x[d] = dx[req]
+                driver_y[d] = dy[req]
+                if last_pickup_x is not None:
+                    last_pickup_x[d], last_pickup_y[d] = rx[req], ry[req]
+            idle[taken] = False
+        if rule != "stay":
+            still_idle = online[idle]
+            u = streams.uniform("drivers.reposition", day, still_idle, sub=np.full(still_idle.size, r))
+            ref_reposition(rule, step, u, still_idle, driver_x, driver_y, last_pickup_x, last_pickup_y)
+    return driver_of, pickup, idle_drivers
 
 
 # ---------------------------------------------------------------------------
@@ -417,27 +455,54 @@ def dispatch_inputs(n_requests, n_drivers, rounds_per_day, tag, odd_shifts=False
 
 @pytest.mark.parametrize("rounds_per_day,max_distance,odd", [(48, 0.52, False), (24, 0.05, False),
                                                              (48, 0.2, True), (5, 0.1, True)])
-def test_dispatch_day_equals_round_by_round_reference(rounds_per_day, max_distance, odd):
+@pytest.mark.parametrize("rule,step", [("stay", 0.0), ("random_walk", 0.03), ("toward_demand", 0.03),
+                                       ("toward_demand", 0.9)])
+def test_dispatch_day_equals_round_by_round_reference(rounds_per_day, max_distance, odd, rule, step):
     (bounds, rx, ry, dx, dy, shift_driver, start, length, x, y, busy,
      day) = dispatch_inputs(3000, 600, rounds_per_day, f"dd{rounds_per_day}{odd}", odd_shifts=odd)
+    # a third of the drivers have a pickup from before (the rest NO_PICKUP: they have not driven yet)
+    known = uniforms("dd.known", x.size) < 1 / 3
+    last_x = np.where(known, uniforms("dd.lx", x.size), spatial.NO_PICKUP)
+    last_y = np.where(known, uniforms("dd.ly", x.size), spatial.NO_PICKUP)
     got_state = [x.copy(), y.copy(), busy.copy()]
     want_state = [x.copy(), y.copy(), busy.copy()]
+    got_last, want_last = [last_x.copy(), last_y.copy()], [last_x.copy(), last_y.copy()]
     args = (12.0, 25.0, 10.0)
     got = spatial.dispatch_day(bounds, rx, ry, dx, dy, shift_driver, start, length, *got_state, day,
-                               rounds_per_day, max_distance, *args, return_trip_km=True)
+                               rounds_per_day, max_distance, *args, reposition_rule=rule, reposition_step=step,
+                               reposition_key=S.day_key("drivers.reposition", day), last_pickup_x=got_last[0],
+                               last_pickup_y=got_last[1])
     want = ref_dispatch_day(bounds, rx, ry, dx, dy, shift_driver, start, length, *want_state, day,
-                            rounds_per_day, max_distance, *args)
-    same(got[0], want[0])
-    same(got[1], want[1])
-    same(got[2], torus_distance(rx, ry, dx, dy) * 12.0)
-    for g, w in zip(got_state, want_state):
+                            rounds_per_day, max_distance, *args, rule=rule, step=step, streams=S,
+                            last_pickup_x=want_last[0], last_pickup_y=want_last[1])
+    same(got.driver, want[0])
+    same(got.pickup, want[1])
+    same(got.idle_drivers, want[2])
+    same(got.trip_km, torus_distance(rx, ry, dx, dy) * 12.0)
+    for g, w in zip(got_state + got_last, want_state + want_last):
         same(g, w)
-    assert (got[0] >= 0).sum() > 100
-    # without return_trip_km: the two arrays of before
-    again = spatial.dispatch_day(bounds, rx, ry, dx, dy, shift_driver, start, length, x.copy(), y.copy(),
-                                 busy.copy(), day, rounds_per_day, max_distance, *args)
-    assert len(again) == 2
-    same(again[0], got[0])
+    assert (got.driver >= 0).sum() > 100
+    stay_x = x.copy()
+    ref_dispatch_day(bounds, rx, ry, dx, dy, shift_driver, start, length, stay_x, y.copy(), busy.copy(), day,
+                     rounds_per_day, max_distance, *args)
+    if rounds_per_day >= 24:   # (with 5 rounds of 600 requests every idle driver is taken: nobody left to move)
+        assert np.array_equal(got_state[0], stay_x) == (rule == "stay")   # the rule moved somebody
+    assert ((got_state[0] >= 0) & (got_state[0] < 1) & (got_state[1] >= 0) & (got_state[1] < 1)).all()
+
+
+def test_dispatch_day_rejects_unknown_rule_and_bad_step():
+    (bounds, rx, ry, dx, dy, shift_driver, start, length, x, y, busy,
+     day) = dispatch_inputs(30, 10, 4, "ddbad")
+    with pytest.raises(ValueError, match="reposition_rule"):
+        spatial.dispatch_day(bounds, rx, ry, dx, dy, shift_driver, start, length, x, y, busy, day, 4, 0.5,
+                             12.0, 25.0, 10.0, reposition_rule="teleport")
+    for step in (-0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="reposition_step"):
+            spatial.dispatch_day(bounds, rx, ry, dx, dy, shift_driver, start, length, x, y, busy, day, 4, 0.5,
+                                 12.0, 25.0, 10.0, reposition_rule="random_walk", reposition_step=step)
+    with pytest.raises(ValueError, match="last_pickup"):
+        spatial.dispatch_day(bounds, rx, ry, dx, dy, shift_driver, start, length, x, y, busy, day, 4, 0.5,
+                             12.0, 25.0, 10.0, reposition_rule="toward_demand", reposition_step=0.1)
 
 
 def test_shifts_by_round_lists_online_shifts_in_order():
@@ -464,9 +529,14 @@ def ref_dispatch(drivers, conf_drivers, city, day, request_time, pickup_x, picku
     max_distance = city.max_pickup_minutes / 60.0 * city.speed_kmh / city.size_km
     request_round = np.minimum(((request_time - day) * rounds_per_day).astype(np.int64), rounds_per_day - 1)
     bounds = np.searchsorted(request_round, np.arange(rounds_per_day + 1), side="left")
-    driver_of, pickup = ref_dispatch_day(bounds, pickup_x, pickup_y, drop_x, drop_y, ids, start, length,
-                                         drivers.x, drivers.y, drivers.busy_until, day, rounds_per_day,
-                                         max_distance, city.size_km, city.speed_kmh, conf_drivers.handling_minutes)
+    reposition = conf_drivers.reposition
+    driver_of, pickup, _ = ref_dispatch_day(bounds, pickup_x, pickup_y, drop_x, drop_y, ids, start, length,
+                                            drivers.x, drivers.y, drivers.busy_until, day, rounds_per_day,
+                                            max_distance, city.size_km, city.speed_kmh,
+                                            conf_drivers.handling_minutes, rule=reposition.rule,
+                                            step=matching.reposition_step(reposition, city),
+                                            streams=streams, last_pickup_x=drivers.last_pickup_x,
+                                            last_pickup_y=drivers.last_pickup_y)
     trip_km = torus_distance(pickup_x, pickup_y, drop_x, drop_y) * city.size_km
     return matching.Dispatch(driver_of, pickup * city.size_km, trip_km, float(drivers.online_hours.sum()))
 
@@ -480,7 +550,9 @@ def reference_rules(monkeypatch):
 
 
 @pytest.mark.parametrize("market,overrides", [("delivery", ()), ("goods", ()), ("rides", ()),
-                                              ("delivery", ("experience_effects=false",))])
+                                              ("delivery", ("experience_effects=false",)),
+                                              ("rides", ("market.drivers.reposition.rule=random_walk",)),
+                                              ("delivery", ("market.drivers.reposition.rule=toward_demand",))])
 def test_whole_run_equals_run_with_reference_rules(monkeypatch, market, overrides):
     fast = small_model(market, 25, *overrides)
     with monkeypatch.context() as patch:

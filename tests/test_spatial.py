@@ -336,3 +336,44 @@ def test_mean_nearest_distance_matches_closed_form(n, reps, queries):
     expected = expected_nearest_distance(n)
     assert se < 0.01 * expected  # the test has the power claimed above
     assert abs(estimate - expected) < 4 * se, (estimate, expected, se)
+
+
+# ---------------------------------------------------------------------------
+# repositioning: the steady-state idle layout keeps pickups at the torus law
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rule", ["toward_demand", "random_walk"])
+def test_repositioning_keeps_steady_state_pickups_within_5_percent_of_the_torus_law(rule):
+    # experiments.pickup_law: 500 always-online drivers, 2,400 uniform requests a day, the rides config's city
+    # and repositioning speed; the ratio (observed / E[D] at each request's idle supply) over days 14-27.
+    # Tolerance: each seed is an independent replicate (its own layout, requests and draws), so the seed
+    # ratios are i.i.d. and their standard error is sd / sqrt(seeds). We require the whole 3-SE interval
+    # around the mean (a false-alarm chance about 0.3% under normality, deterministic given the seeds) to lie
+    # inside [0.95, 1.05], and the SE to be below 1% so the interval is informative.
+    from experiments.pickup_law import ratio_with_error
+
+    mean, se = ratio_with_error(rule, range(6))
+    assert se < 0.01, se
+    assert 0.95 < mean - 3 * se and mean + 3 * se < 1.05, (rule, mean, se)
+
+
+def test_drivers_who_stay_put_drift_above_the_torus_law():
+    # The same measurement can fail: with idle drivers standing still, trips remove the isolated drivers and
+    # the idle layout clusters (about 1.3x the law here). 3 SE as above; 3 seeds suffice for a gap this wide.
+    from experiments.pickup_law import ratio_with_error
+
+    mean, se = ratio_with_error("stay", range(3))
+    assert mean - 3 * se > 1.05, (mean, se)
+
+
+def test_reposition_config_errors_name_the_key_and_what_is_allowed():
+    from sim import load_config
+    from sim.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"market\.drivers\.reposition\.rule.*teleport.*stay, random_walk, "
+                                          r"toward_demand"):
+        load_config(["market=rides", "market.drivers.reposition.rule=teleport"])
+    with pytest.raises(ConfigError, match=r"market\.drivers\.reposition\.km_per_hour.*30.*speed_kmh"):
+        load_config(["market=rides", "market.drivers.reposition.km_per_hour=30"])
+    with pytest.raises(ConfigError, match=r"km_per_hour.*>= 0"):
+        load_config(["market=rides", "market.drivers.reposition.km_per_hour=-1"])
