@@ -10,8 +10,6 @@ scatter-add over repeated ids costs O(events) without the sort that
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 

@@ -10,7 +10,6 @@ follows recent sales against the seller's own expectation.
 """
 from __future__ import annotations
 
-
 import numpy as np
 from numba import njit
 

@@ -223,7 +223,8 @@ def child_main(spec_json: str) -> None:
     if spec["engine"] != "mesa":
         agents_created = len(result.agents)
     agent_days = _agent_days(daily)
-    out = {"seconds": seconds, "cpu_seconds": cpu_seconds, "load_average": load, "agent_days": agent_days, "days": int(len(daily)),
+    out = {"seconds": seconds, "cpu_seconds": cpu_seconds, "load_average": load, "agent_days": agent_days,
+           "days": int(len(daily)),
            "peak_rss_bytes": _status_kb("VmHWM") * 1024, "baseline_rss_bytes": baseline,
            "agents_created": agents_created,
            "desk_seconds": cs_seconds.get("desk"), "cs_seconds": cs_seconds.get("cs_total")}
@@ -406,7 +407,8 @@ def target_checks(results: list[dict]) -> list[tuple[str, str, bool | None]]:
     if not (process and simulation):
         out.append((target, "not run", None))
     elif process["agent_days"] != simulation["agent_days"]:
-        out.append((target, f"not comparable: {process['agent_days']:,} agent-days against {simulation['agent_days']:,}",
+        out.append((target, f"not comparable: {process['agent_days']:,} agent-days against "
+                            f"{simulation['agent_days']:,}",
                     None))
     else:
         ratio = process["seconds"] / simulation["seconds"]
@@ -435,7 +437,8 @@ def format_table(results: list[dict]) -> str:
         lines.append(f"{r['name']:<28} {r['engine']:<8} {r['market']:<8} {r['agents']:>9,} {r['days']:>4} "
                      f"{r['seconds']:>8.2f} {r['agent_days_per_s'] / 1e6:>12.2f}M "
                      f"{r['agent_days_per_cpu_s'] / 1e6:>11.2f}M "
-                     f"{r['peak_rss_bytes'] / 2**20:>7.0f}MB {r['peak_rss_per_agent']:>8.0f} {r['peak_rss_per_agent_created']:>9.0f}"
+                     f"{r['peak_rss_bytes'] / 2**20:>7.0f}MB {r['peak_rss_per_agent']:>8.0f} "
+                     f"{r['peak_rss_per_agent_created']:>9.0f}"
                      f" {ratio:>8} {ratio_cpu:>7}"
                      f" {_percent(r.get('desk_share')):>5} {_percent(r.get('cs_share')):>5}")
     notes = [f"  {r['name']}: {r['note']}" for r in results if r["note"]]

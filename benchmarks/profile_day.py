@@ -50,7 +50,7 @@ def main(overrides: list[str]) -> None:
     print(f"building the model: {time.process_time() - start:.2f} CPU s")
     for step in STEPS:
         timed(model, step, step)
-    from sim import model as model_module   # demand (step 3) is a function of agents/buyers.py
+    from sim import model as model_module  # demand (step 3) is a function of agents/buyers.py
     timed(model_module.buyers_rules, "purchase_intentions", "purchase_intentions")
     if model.cs.desk is not None:
         timed(model.cs.desk, "submit", "  desk.submit")

@@ -181,9 +181,9 @@ def _mean_se(values: np.ndarray) -> tuple[float, float]:
 
 def policy_effects_table(jobs: int = 2) -> list[str]:
     """docs/policies.md's table: each policy's paired change against ``none`` (mean ± SE over seeds)."""
-    from experiments.compare import compare, parse_args
+    from experiments.compare import parse_args, plan, run_plan
 
-    comparison = compare(parse_args([*POLICY_COMPARE, f"jobs={jobs}"]))
+    comparison = run_plan(plan(parse_args([*POLICY_COMPARE, f"jobs={jobs}"])))
     if comparison.failed:
         raise RuntimeError(f"arms of the policy comparison failed: {comparison.failed}")
     base_name = comparison.baseline.name

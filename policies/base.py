@@ -204,8 +204,16 @@ def smallest_first(keys: np.ndarray, limit=None) -> np.ndarray:
 
 def registry() -> dict[str, type[Policy]]:
     """Every policy by name."""
-    from policies import (fair_disputes, none, onboarding_program, proactive_outreach, referral_incentive,
-                          segmented, tech_touch, win_back)
+    from policies import (
+        fair_disputes,
+        none,
+        onboarding_program,
+        proactive_outreach,
+        referral_incentive,
+        segmented,
+        tech_touch,
+        win_back,
+    )
 
     classes = (none.NoPolicy, proactive_outreach.ProactiveOutreach, fair_disputes.FairDisputes,
                tech_touch.TechTouch, onboarding_program.OnboardingProgram,

@@ -18,8 +18,18 @@ from agents import drivers as drivers_rules
 from agents import sellers as sellers_rules
 from agents.base import CHANNEL, Side
 from agents.kernels import census, count_equal, scatter_add
-from agents.lifecycle import (Arrivals, accumulate_and_churn, activate_due, add_counts, arrivals, book_money, churn,
-                              experience_multiplier, init_common, move_satisfaction)
+from agents.lifecycle import (
+    Arrivals,
+    accumulate_and_churn,
+    activate_due,
+    add_counts,
+    arrivals,
+    book_money,
+    churn,
+    experience_multiplier,
+    init_common,
+    move_satisfaction,
+)
 from sim.attraction import Attraction
 from sim.config import Config
 from sim.cs import CSOps
@@ -202,7 +212,7 @@ class Marketplace(mesa.Model):
     def _acquire(self, day: int) -> None:
         t = self.today
         marketing = 0.0
-        for name, side in self.sides.items():
+        for name in self.sides:
             conf = getattr(self.market, name)
             promoters = self._census(name)[3]
             multiplier, bonus = self.cs.referral_multiplier(name)   # a referral programme, if any

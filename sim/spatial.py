@@ -564,7 +564,7 @@ def _shifts_by_round(shift_start, shift_rounds, rounds_per_day):
     shift = np.empty(count[R], np.int64)
     for k in range(n):
         r = first[k]
-        for i in range(span[k]):
+        for _ in range(span[k]):
             shift[fill[r]] = k
             fill[r] += 1
             r += 1

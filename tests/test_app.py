@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from experiments import app as app_cli
-from experiments.app_model import (CONTROL_KEYS, MarketLab, control_overrides, default_controls, load_preset,
-                                   preset_choices, preset_overrides)
+from experiments.app_model import (
+    CONTROL_KEYS,
+    MarketLab,
+    control_overrides,
+    default_controls,
+    load_preset,
+    preset_choices,
+    preset_overrides,
+)
 from experiments.config import load_config
 
 

@@ -1,9 +1,9 @@
 """Nested baselines: with experience effects off, the engine reproduces textbook models."""
 import numpy as np
 import pytest
+from conftest import NO_ACQUISITION
 from scipy.special import betaln, hyp2f1
 
-from conftest import NO_ACQUISITION
 from experiments.config import load_config
 from sim import Marketplace
 

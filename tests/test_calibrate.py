@@ -48,7 +48,8 @@ def test_bad_log_gets_a_clear_error(tmp_path, capsys, text, expected):
 
 def test_bad_parquet_names_the_row(tmp_path):
     path = tmp_path / "log.parquet"
-    pd.DataFrame({"customer_id": ["a", "b"], "date": ["2024-01-01", "2024-01-02"], "amount": [1.0, -2.0]}).to_parquet(path)
+    log = {"customer_id": ["a", "b"], "date": ["2024-01-01", "2024-01-02"], "amount": [1.0, -2.0]}
+    pd.DataFrame(log).to_parquet(path)
     with pytest.raises(CalibrationError, match=r"log.parquet, row 2: the amount '-2.0'.*negative"):
         read_log(path)
 

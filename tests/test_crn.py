@@ -2,7 +2,6 @@
 import numpy as np
 
 from agents.base import Side
-from experiments.config import load_config
 from sim import Marketplace
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from agents.base import Side
+from policies.base import Policy
 from sim import ConfigError, Marketplace, load_config
 from sim.cs import LatentAccessError, ObservableView, auc
 from sim.metrics import monthly_churn_series
-from policies.base import Policy
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ from policies.proactive_outreach import ProactiveOutreach
 from policies.tech_touch import TechTouch
 from policies.win_back import WinBack
 from sim import Marketplace, load_config
-from sim.cs import (BANDS, KIND, KINDS, REACTIVE, SIDE_CODE, VECTORS, LatentAccessError, ObservableView,
-                    _rank_by_health)
+from sim.cs import BANDS, KIND, KINDS, REACTIVE, SIDE_CODE, VECTORS, LatentAccessError, ObservableView, _rank_by_health
 
 ALL_POLICIES = ("policy=[fair_disputes,onboarding_program,proactive_outreach,referral_incentive,segmented,"
                 "tech_touch,win_back]")

@@ -1,6 +1,5 @@
 """The economics a reviewer checks first: sellers react to what they keep, joiners to absolute offers."""
 import numpy as np
-import pytest
 
 from agents import sellers as sellers_rules
 from experiments.config import load_config
@@ -9,7 +8,8 @@ from sim import Marketplace
 
 def one_day_of_sales(commission, sales, premium=False):
     """Satisfaction of one active neutral seller after a day with ``sales`` (currency), at ``commission``."""
-    model = Marketplace(load_config(["market=goods", "scale=tiny", "days=1", f"market.sellers.commission={commission}"]))
+    overrides = ["market=goods", "scale=tiny", "days=1", f"market.sellers.commission={commission}"]
+    model = Marketplace(load_config(overrides))
     sellers = model.sides["sellers"]
     sellers.satisfaction[:] = 0.7
     sellers.sales_value_rate[:] = sales

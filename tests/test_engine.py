@@ -71,7 +71,8 @@ def test_nearest_driver_distance_matches_torus_result():
 
 
 def test_no_supply_means_failed_attempts_and_unhappier_buyers(tiny):
-    starved = Marketplace(tiny("market=rides", "population.drivers=2", "market.drivers.acquisition.marketing_budget_per_1k=0",
+    starved = Marketplace(tiny("market=rides", "population.drivers=2",
+                               "market.drivers.acquisition.marketing_budget_per_1k=0",
                                "market.drivers.acquisition.organic_per_1k=0")).run()
     served = Marketplace(tiny("market=rides")).run()
     share = lambda r: r.daily.buyers_failed.sum() / r.daily.buyers_orders.sum()

@@ -6,7 +6,6 @@ regenerates them with `make golden` and says why in the commit.
 import json
 
 import pytest
-
 from golden_cases import CASES, case_path, run_case
 
 

@@ -64,7 +64,7 @@ def test_proactive_outreach_mechanism():
 def test_tech_touch_mechanism_budget_and_fatigue():
     p = params("tech_touch")
     m = make("scale=tiny", "market=goods", "days=60", "policy=tech_touch")
-    spent, nudges = 0.0, 0
+    nudges = 0
     for _ in range(60):
         m.step()
         n = sum(int(np.count_nonzero(m.cs.state[s].last_nudge_day == m.day - 1)) for s in m.sides)
@@ -88,7 +88,7 @@ def test_onboarding_program_mechanism():
     p = params("onboarding_program")
     base = make("scale=tiny", "market=delivery", "days=60")
     prog = make("scale=tiny", "market=delivery", "days=60", "policy=onboarding_program")
-    rb, rp = base.run(), prog.run()
+    _, rp = base.run(), prog.run()
     for side in ("sellers", "drivers"):
         s = prog.sides[side]
         new = s.channel != CHANNEL["initial"]
@@ -127,7 +127,7 @@ def test_win_back_mechanism():
             assert not (offered & s.deactivated).any()
         returned = s.lives > 0
         assert (s.alive[returned] | (s.churn_day[returned] > 0)).all()
-        for ids, gone, back in m.cs.returns[side]:
+        for _, gone, back in m.cs.returns[side]:
             assert ((back - gone >= p["offer_after_days"]) & (back - gone <= p["window_days"])).all()
     offers = sum(int(m.cs.state[s].offers.sum()) for s in ("sellers", "drivers"))
     accepted = sum(int(m.sides[s].lives.sum()) for s in ("sellers", "drivers"))
@@ -224,7 +224,7 @@ def test_referral_incentive_brings_more_agents(goods_pair):
 
 
 def test_win_back_keeps_more_active(goods_pair):
-    (_, rn), (mp, rp) = goods_pair["none"], goods_pair["win_back"]
+    (_, rn), (_, rp) = goods_pair["none"], goods_pair["win_back"]
     assert rp.summary["sellers"]["won_back"] > 0
     assert rp.summary["sellers"]["active_end"] > rn.summary["sellers"]["active_end"]
 

@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-
 from scipy import stats as scipy_stats
 
 from experiments import stats

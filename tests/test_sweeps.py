@@ -63,7 +63,8 @@ def test_collect_states_of_a_partial_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "multirun.yaml").write_text(
-        "hydra:\n  overrides:\n    task:\n    - market=goods\n    - seed=1,2,3\n    - market.sellers.commission=0.1,0.2\n")
+        "hydra:\n  overrides:\n    task:\n    - market=goods\n    - seed=1,2,3\n"
+        "    - market.sellers.commission=0.1,0.2\n")
     jobs = C.sweep_manifest(sweep)
     assert len(jobs) == 6 and jobs[0] == ["market=goods", "seed=1", "market.sellers.commission=0.1"]
     summary = {"buyers": {"ltv": 3.5, "monthly_churn": 0.04}, "platform": {"gmv": 100.0}}
@@ -212,7 +213,8 @@ def test_killed_sweep_resumes_to_the_uninterrupted_table(tmp_path):
         assert (Path(run_dir) / "summary.json").stat().st_mtime_ns == stamp
     assert not list(sweep.glob("*/.partial"))
     for _, row in final.iterrows():
-        ref = reference_summary([*BASE, f"seed={row['seed']}", f"market.sellers.commission={row['market.sellers.commission']}"])
+        commission = row["market.sellers.commission"]
+        ref = reference_summary([*BASE, f"seed={row['seed']}", f"market.sellers.commission={commission}"])
         mismatched = [k for k, v in ref.items() if not same(row[k], v)]
         assert not mismatched, (row["job"], mismatched[:5])
 
