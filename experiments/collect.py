@@ -110,6 +110,11 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
     return dirs
 
 
+def is_sweep(sweep_dir: Path) -> bool:
+    """True when the folder holds a sweep: Hydra's multirun.yaml or at least one job folder."""
+    return (Path(sweep_dir) / "multirun.yaml").is_file() or bool(_job_dirs(sweep_dir))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -255,14 +260,22 @@ Works on a sweep that is still running or was interrupted."""
 
 
 def main(args: list[str]) -> int:
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if args else 2
+    """Entry of `twosided collect SWEEP_DIR...`: exit 2 for a path that is no sweep, 1 when jobs failed."""
+    if not args:
+        print(USAGE, file=sys.stderr)
+        return 2
     code = 0
     for arg in args:
         sweep_dir = Path(arg)
         if not sweep_dir.is_dir():
-            print(f"twosided collect: {sweep_dir} is not a folder", file=sys.stderr)
+            print(f"twosided collect: {sweep_dir} is not a folder; allowed: a sweep folder "
+                  f"(hydra.sweep.dir of `twosided run -m`, e.g. multirun/<timestamp>)", file=sys.stderr)
+            code = 2
+            continue
+        if not is_sweep(sweep_dir):
+            print(f"twosided collect: {sweep_dir} is not a sweep folder (no multirun.yaml and no job folders "
+                  f"with a status.json or .hydra/); nothing written. Allowed: the hydra.sweep.dir of "
+                  f"`twosided run -m`, e.g. multirun/<timestamp>.", file=sys.stderr)
             code = 2
             continue
         table = collect(sweep_dir)
