@@ -719,7 +719,7 @@ def _pct(sim: float, actual: float) -> float:
 def calibrate(opts) -> tuple[Path, dict]:
     """Do the whole command; return the output folder and fit.json's content."""
     out = Path(opts.out) if opts.out else Path("calibrations") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-    check_output_dir(out, "out")
+    check_output_dir(out, "out", create=False)  # a file path is refused now; the folder is made at the end
     result: dict = {}
     bgnbd = spend = churn = None
     tracking = hist = by_freq = survival_table = None
@@ -786,7 +786,7 @@ def calibrate(opts) -> tuple[Path, dict]:
                                        "fitted_retained": fitting.sbg_survival(periods, (churn["a"], churn["b"]))})
     source = ", ".join(str(p) for p in (opts.data, opts.survival) if p is not None)
     text, overrides = market_config(opts.market, bgnbd, spend, churn, opts.survival_side, source)
-    final, out = out, out / ".partial"  # every file is written here, then moved, fit.json last
+    final, out = check_output_dir(out, "out"), out / ".partial"  # files are written here, then moved, fit.json last
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     (out / "market_calibrated.yaml").write_text(text)

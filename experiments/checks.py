@@ -158,18 +158,21 @@ def check_memory(cfg: Config, available: int | None = None) -> None:
 # ---------------------------------------------------------------- output folders
 
 
-def check_output_dir(path, key: str) -> Path:
+def check_output_dir(path, key: str, create: bool = True) -> Path:
     """Make sure ``path`` can be an output folder: create it and try a write.
 
     A path that is (or runs through) a file: ConfigError (exit 2). The disk
     refusing (read-only, full, no permission): OutputError (exit 1). Nothing is
-    left behind by the trial write.
+    left behind by the trial write. ``create=False`` only refuses a file path,
+    for a command that checks its output early and creates it when it writes.
     """
     path = Path(path)
     for part in [path, *path.parents]:
         if part.exists() and not part.is_dir():
             raise ConfigError(key, str(path), f"a folder; {part} is a file" if part != path
                               else "a folder (or a new path); it is a file")
+    if not create:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):

@@ -24,6 +24,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from experiments.checks import output_fault
+
 STATUS_FILE = "status.json"
 RESULTS_FILE = "results.parquet"
 DONE, FAILED = "ok", "failed"
@@ -260,9 +262,10 @@ Works on a sweep that is still running or was interrupted."""
 
 
 def main(args: list[str]) -> int:
-    """Entry of `twosided collect SWEEP_DIR...`: exit 2 for a path that is no sweep, 1 when jobs failed."""
+    """Entry of `twosided collect SWEEP_DIR...`: exit 2 for a path that is no sweep folder."""
     if not args:
-        print(USAGE, file=sys.stderr)
+        print("twosided collect: give the sweep folder(s): twosided collect SWEEP_DIR [SWEEP_DIR...] "
+              "(see twosided collect --help).", file=sys.stderr)
         return 2
     code = 0
     for arg in args:
@@ -278,7 +281,10 @@ def main(args: list[str]) -> int:
                   f"`twosided run -m`, e.g. multirun/<timestamp>.", file=sys.stderr)
             code = 2
             continue
-        table = collect(sweep_dir)
+        try:
+            table = collect(sweep_dir)
+        except OSError as error:
+            raise output_fault(error, sweep_dir / RESULTS_FILE) from None
         c = counts([{"state": s} for s in table["status"]])
         print(f"{sweep_dir}: {c['total']} jobs [done {c['done']} / failed {c['failed']} / "
               f"left {c['left']}]" + (f" ({c['running']} running)" if c["running"] else ""))

@@ -53,6 +53,21 @@ def schema_keys(node=Config, prefix: str = "") -> list[str]:
     return keys
 
 
+def policy_keys() -> list[str]:
+    """Every policy parameter as a dotted key (``policy.proactive_outreach.capacity_per_cadence``), from conf/policy/."""
+    keys = []
+    for name in group_options("policy"):
+        node = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
+        stack = [("policy", node)]
+        while stack:
+            prefix, item = stack.pop()
+            for key, value in item.items():
+                keys.append(f"{prefix}.{key}")
+                if OmegaConf.is_dict(value):
+                    stack.append((f"{prefix}.{key}", value))
+    return keys
+
+
 def _is_schema_key(key: str, known: list[str]) -> bool:
     return key in known or key.startswith(FREE_PREFIXES)
 
@@ -88,7 +103,7 @@ def check_overrides(overrides: list[str], multirun: bool = False) -> None:
                               f"to run several, add -m: twosided run -m {name}={','.join(map(str, parsed.value()))}")
         if key.startswith("+") and name not in SINGLE_CHOICE_GROUPS and not _is_schema_key(name, known):
             raise ConfigError(name, value, "a key of the config (see conf/config.yaml and "
-                              "conf/market_base/common.yaml)" + did_you_mean(name, known))
+                              "conf/market_base/common.yaml)" + did_you_mean(name, known + policy_keys()))
 
 
 def compose_config(overrides: list[str] | None = None, multirun: bool = False) -> DictConfig:
@@ -143,7 +158,7 @@ def translate_error(error: Exception, overrides: list[str]) -> ConfigError:
         if name:
             key = next(g for g in name.groups() if g)
         value = _override_value(key, overrides)
-        known = schema_keys()
+        known = schema_keys() + policy_keys()
         full = next((o.lstrip("+~").partition("=")[0] for o in overrides
                      if o.lstrip("+~").partition("=")[0].endswith(key)), key)
         return ConfigError(full, value, "a known key (see conf/config.yaml and conf/market_base/common.yaml)"

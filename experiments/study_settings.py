@@ -152,56 +152,72 @@ def _check_common(settings: DictConfig, group: str) -> tuple[Model, list[str], l
     n_jobs = settings.get("n_jobs", 1)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ConfigError("n_jobs", n_jobs, "a whole number >= 1, or -1 for every core")
-    if model.function is None:
-        from experiments.config import load_config
-
-        try:
-            load_config(base)
-        except ConfigError as error:
-            raise ConfigError(f"base: {error.key}", error.value, error.allowed) from None
-    elif base:
+    if model.function is not None and base:
         raise ConfigError("base", base, f"[] for the analytic model {settings.model!r} (it has no config)")
     return model, base, seeds
 
 
-def _check_parameter(model: Model, base: list[str], key: str, name, values: list) -> None:
-    """The parameter ``name`` exists (a config key, or an argument of the function) and takes these values."""
-    if not isinstance(name, str) or not name:
-        raise ConfigError(key, name, "a config key, e.g. market.sellers.commission")
+def _check_parameters(model: Model, base: list[str], specs: list[tuple[str, object, list]]) -> None:
+    """Each parameter (key, name, values) exists and takes its values, and ``base`` is a valid config.
+
+    For the simulator every parameter is set at once, at its first values and
+    then at its last (low and high, or the first and last choices), on top of
+    ``base``: two compositions check every key and range.
+    """
     accepted = model.parameters()
-    if accepted is not None:
-        if name not in accepted:
+    for key, name, _ in specs:
+        if not isinstance(name, str) or not name or name.startswith(("+", "~")):
+            raise ConfigError(key, name, "a config key, e.g. market.sellers.commission (no + or ~ prefix)")
+        if accepted is not None and name not in accepted:
             raise ConfigError(key, name, "an argument of the model: " + ", ".join(accepted) + did_you_mean(name, accepted))
+    if accepted is not None:
         return
     from experiments.config import load_config
 
-    for value in values:
-        if name.startswith(("+", "~")):
-            raise ConfigError(key, name, "a config key without a + or ~ prefix")
+    by_name = {name: key for key, name, _ in specs}
+    for pick in (0, -1):
         try:
-            load_config([*base, f"{name}={value}"])
+            load_config([*base, *[f"{name}={values[pick]}" for _, name, values in specs]])
         except ConfigError as error:
-            raise ConfigError(f"{key} ({error.key})", error.value, error.allowed) from None
+            key = by_name.get(error.key)
+            where = f"{key} ({error.key})" if key else f"base: {error.key}"
+            raise ConfigError(where, error.value, error.allowed) from None
 
 
 def model_outputs(model: Model, base: list[str]) -> list[str]:
     """The outputs a model reports: its declared ones, or the simulator's summary metrics (side.metric).
 
     The simulator's are read off a one-day run of ``base`` with a few agents
-    per side: the summary's keys do not depend on the size of the run.
+    per side: the summary's keys do not depend on the size of the run (a
+    metric with no value yet, such as monthly churn on day 1, is None).
     """
     if model.function is not None:
         return list(model.outputs)
     import logging
 
     from experiments.config import load_config
-    from experiments.sensitivity import flatten_summary
     from sim import Marketplace
     from sim.config import SIDES
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     small = [f"population.{side}=5" for side in SIDES]
-    return list(flatten_summary(Marketplace(load_config([*base, "days=1", *small])).run().summary))
+    try:
+        cfg = load_config([*base, "days=1", *small])
+    except ConfigError as error:
+        raise ConfigError(f"base: {error.key}", error.value, error.allowed) from None
+    summary = Marketplace(cfg).run().summary
+    return _metric_keys(summary)
+
+
+def _metric_keys(summary: dict, prefix: str = "") -> list[str]:
+    """Dotted keys of the summary's numeric (or not yet defined, None) values."""
+    keys = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            keys += _metric_keys(value, f"{prefix}{key}.")
+        elif value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 def _check_output(key: str, value, known: list[str]) -> str:
@@ -230,7 +246,7 @@ def check_sensitivity_settings(settings: DictConfig) -> None:
     parameters = _list("parameters", settings.get("parameters"), "a list of {name, low, high[, type]}")
     if not parameters:
         raise ConfigError("parameters", settings.get("parameters"), "at least one {name, low, high[, type]}")
-    names = []
+    names, specs = [], []
     for i, spec in enumerate(parameters):
         key = f"parameters[{i}]"
         if not isinstance(spec, (dict, DictConfig)) or "name" not in spec:
@@ -245,7 +261,8 @@ def check_sensitivity_settings(settings: DictConfig) -> None:
             raise ConfigError(f"{key}.name", spec["name"], "a parameter not already listed")
         names.append(spec["name"])
         values = [int(round(low)), int(round(high))] if kind == "int" else [low, high]
-        _check_parameter(model, base, f"{key}.name", spec["name"], values)
+        specs.append((f"{key}.name", spec["name"], values))
+    _check_parameters(model, base, specs)
     outputs = _list("output", settings.get("output"), "a summary metric or a list of them")
     if not outputs:
         raise ConfigError("output", settings.get("output"), "at least one summary metric, e.g. buyers.ltv")
@@ -269,7 +286,7 @@ def check_optimize_settings(settings: DictConfig) -> None:
     space = _list("space", settings.get("space"), "a list of {name, type, low/high or choices}")
     if not space:
         raise ConfigError("space", settings.get("space"), "at least one {name, type, low/high or choices}")
-    names = []
+    names, specs = [], []
     for i, spec in enumerate(space):
         key = f"space[{i}]"
         if not isinstance(spec, (dict, DictConfig)) or "name" not in spec:
@@ -302,7 +319,8 @@ def check_optimize_settings(settings: DictConfig) -> None:
         if spec["name"] in names:
             raise ConfigError(f"{key}.name", spec["name"], "a parameter not already listed")
         names.append(spec["name"])
-        _check_parameter(model, base, f"{key}.name", spec["name"], values)
+        specs.append((f"{key}.name", spec["name"], values))
+    _check_parameters(model, base, specs)
     known = model_outputs(model, base)
     _check_output("metric", settings.get("metric"), known)
     constraint = settings.get("constraint")
