@@ -151,9 +151,9 @@ def _missing(series: pd.Series) -> np.ndarray:
     return series.isna().to_numpy()
 
 
-# A trailing UTC offset or Z: the day of an order is its local date as written,
+# A UTC offset or Z after a time of day: the day of an order is its local date as written,
 # so an offset is dropped rather than converted (mixed offsets then parse alike).
-_TZ_SUFFIX = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_TZ_SUFFIX = r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?|\d{4}-\d{2}-\d{2})\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$"
 # YYYYMMDD is a date; any other bare number (a day count, a Unix time) is ambiguous.
 _BARE_NUMBER = r"^[+-]?\d+(?:\.\d*)?$"
 _COMPACT_DATE = r"^\d{8}$"
@@ -170,7 +170,7 @@ def _parse_dates(series: pd.Series) -> pd.Series:
         parsed = series.dt.tz_localize(None) if getattr(series.dt, "tz", None) is not None else series
         return parsed.astype("datetime64[ns]").dt.normalize()
     text = series.astype("string").str.strip()
-    text = text.str.replace(_TZ_SUFFIX, "", regex=True).str.strip()
+    text = text.str.replace(_TZ_SUFFIX, r"\1", regex=True).str.strip()
     numeric = text.str.fullmatch(_BARE_NUMBER).fillna(False) & ~text.str.fullmatch(_COMPACT_DATE).fillna(False)
     parsed = pd.to_datetime(text.where(~numeric), errors="coerce", format="ISO8601")
     retry = parsed.isna() & text.notna() & (text != "") & ~numeric

@@ -172,6 +172,7 @@ def _sweep_dir(args: list[str]) -> Path:
     from hydra.core.global_hydra import GlobalHydra
 
     hydra_args = [a for a in args if a.startswith(HYDRA_PREFIXES)]
+    register_schema()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
