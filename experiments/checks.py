@@ -26,8 +26,10 @@ from sim.config import Config, ConfigError
 # Resident bytes of a run per agent, as a multiple of its Side fields' bytes:
 # arrays grow by doubling (up to 2x), the CS state, health arrays and per-day
 # temporaries add about as much again, and agents.parquet is built at the end.
-# Measured: scale=small goods (11k agents) peaks near 3.5x its field bytes
-# above the interpreter's own footprint; 4 leaves a margin.
+# Measured (resource.getrusage, after a warm-up run): goods with 100k buyers and
+# 10k sellers for 120 days held 140k agents at the end (the estimate below said
+# 139k) and peaked 2.7x their field bytes above the interpreter's own
+# footprint; 4 leaves a margin.
 MEMORY_PER_FIELD_BYTE = 4.0
 # Share of the machine's available memory one run may plan to use.
 MEMORY_SHARE = 0.8
