@@ -29,9 +29,21 @@ OFFLINE_ENV = {
 }
 
 
+def port_number(text: str) -> int:
+    """A TCP port for argparse: a whole number in [0, 65535] (0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; allowed: a port in 0-65535") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is out of range; allowed: a port in 0-65535 (0: any free port)")
+    return port
+
+
 def parse_args(argv: list[str]):
+    """The app's options; argparse refuses a bad one with its usage line and exit code 2."""
     parser = argparse.ArgumentParser(prog="twosided app", description="Start the interactive marketplace page.")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--open", action="store_true", help="open a browser window")

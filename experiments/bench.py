@@ -24,6 +24,12 @@ def main(args: list[str]) -> int:
     options = parser.parse_args(args)
 
     from benchmarks.bench import default_cases, format_table, machine, run_cases, target_checks
+    from experiments.checks import check_output_dir
+    from sim.config import ConfigError
+
+    if Path(options.out).is_dir():
+        raise ConfigError("--out", options.out, "a file path for the JSON (it is a folder)")
+    check_output_dir(Path(options.out).parent, "--out")  # before the first case, not after minutes of work
 
     cases = default_cases(quick=options.quick)
     if options.only:

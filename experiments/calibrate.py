@@ -26,6 +26,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
+import os
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +43,7 @@ from omegaconf.errors import OmegaConfBaseException
 from sim.streams import ATTRIBUTE_DAY, Streams  # first: importing sim loads the engine in its own order
 from agents import buyers as buyers_rules  # noqa: E402
 from experiments import fitting  # noqa: E402
+from experiments.checks import OutputError, check_output_dir, output_fault  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
@@ -79,6 +83,17 @@ def load_options(args: list[str]):
                                    f"{'>= 1' if key == 'replicates' else '>= 0'}.")
     if opts.survival_side not in ("sellers", "drivers"):
         raise CalibrationError(f"twosided calibrate: survival_side={opts.survival_side!r} must be sellers or drivers.")
+    for key in ("start", "end"):
+        value = opts.period[key]
+        if value is not None:
+            try:
+                opts.period[key] = str(pd.Timestamp(str(value)).date())
+            except ValueError:
+                raise CalibrationError(f"twosided calibrate: period.{key}={value!r} is not a date; "
+                                       f"write YYYY-MM-DD.") from None
+    if not isinstance(opts.outlying_gap_days, int) or opts.outlying_gap_days < 1:
+        raise CalibrationError(f"twosided calibrate: outlying_gap_days={opts.outlying_gap_days!r} must be a whole "
+                               f"number of days >= 1.")
     markets = sorted(p.stem for p in (CONF_DIR / "market").glob("*.yaml"))
     if opts.market not in markets:
         raise CalibrationError(f"twosided calibrate: market={opts.market!r} is not in conf/market/ "
@@ -136,32 +151,90 @@ def _missing(series: pd.Series) -> np.ndarray:
     return series.isna().to_numpy()
 
 
+# A UTC offset or Z after a time of day: the day of an order is its local date as written,
+# so an offset is dropped rather than converted (mixed offsets then parse alike).
+_TZ_SUFFIX = r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?|\d{4}-\d{2}-\d{2})\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$"
+# YYYYMMDD is a date; any other bare number (a day count, a Unix time) is ambiguous.
+_BARE_NUMBER = r"^[+-]?\d+(?:\.\d*)?$"
+_COMPACT_DATE = r"^\d{8}$"
+
+
 def _parse_dates(series: pd.Series) -> pd.Series:
+    """Dates (normalised to midnight, no timezone) of a date column; NaT where unreadable.
+
+    Timezone-aware values keep their local date; text keeps the date as written
+    (a trailing offset is dropped), so a log mixing offsets parses cleanly.
+    Bare numbers other than YYYYMMDD are NaT: :func:`read_log` refuses them.
+    """
     if pd.api.types.is_datetime64_any_dtype(series):
-        parsed = series
-    else:
-        text = series.astype("string").str.strip()
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-        retry = parsed.isna() & text.notna() & (text != "")
-        if retry.any():
-            parsed = parsed.astype("datetime64[ns]") if parsed.dt.tz is None else parsed
-            again = pd.to_datetime(text[retry], errors="coerce", format="mixed")
-            if again.dt.tz is not None:
-                again = again.dt.tz_localize(None)
-            if parsed.dt.tz is not None:
-                parsed = parsed.dt.tz_localize(None)
-            parsed = parsed.astype("datetime64[ns]")
-            parsed[retry] = again.astype("datetime64[ns]")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
-    return parsed.dt.normalize()
+        parsed = series.dt.tz_localize(None) if getattr(series.dt, "tz", None) is not None else series
+        return parsed.astype("datetime64[ns]").dt.normalize()
+    text = series.astype("string").str.strip()
+    text = text.str.replace(_TZ_SUFFIX, r"\1", regex=True).str.strip()
+    numeric = text.str.fullmatch(_BARE_NUMBER).fillna(False) & ~text.str.fullmatch(_COMPACT_DATE).fillna(False)
+    parsed = pd.to_datetime(text.where(~numeric), errors="coerce", format="ISO8601")
+    retry = parsed.isna() & text.notna() & (text != "") & ~numeric
+    if retry.any():
+        again = pd.to_datetime(text[retry], errors="coerce", format="mixed")
+        parsed = parsed.astype("datetime64[ns]")
+        parsed[retry] = again.astype("datetime64[ns]")
+    return parsed.astype("datetime64[ns]").dt.normalize()
 
 
-def read_log(path, customer: str = "customer_id", date: str = "date", amount: str = "amount") -> pd.DataFrame:
+def _is_bare_number(value) -> bool:
+    import re
+
+    text = str(value).strip()
+    return bool(re.fullmatch(_BARE_NUMBER, text)) and not re.fullmatch(_COMPACT_DATE, text)
+
+
+def check_dates(path: Path, is_csv: bool, days: pd.Series, raw: pd.Series, column: str,
+                period_start=None, period_end=None, min_gap_days: int = 30) -> None:
+    """Refuse dates outside the log's stated period, or (no period stated) far outside its bulk.
+
+    The bulk is the span of the central 90% of orders (5th to 95th percentile);
+    a date farther than that span (and at least ``min_gap_days``) before or
+    after it is taken for a typo: one such date would stretch the window the
+    fit sees. The error names the lines.
+    """
+    stated = [pd.Timestamp(v) if v is not None else None for v in (period_start, period_end)]
+    if stated[0] is not None or stated[1] is not None:
+        outside = np.zeros(len(days), dtype=bool)
+        if stated[0] is not None:
+            outside |= (days < stated[0]).to_numpy()
+        if stated[1] is not None:
+            outside |= (days > stated[1]).to_numpy()
+        bad = np.flatnonzero(outside)
+        if bad.size:
+            when = " to ".join(str(v.date()) if v is not None else "..." for v in stated)
+            raise CalibrationError(f"{path}, {_where(is_csv, bad)}: the date {str(raw.iloc[bad[0]])!r} (column "
+                                   f"{column!r}) lies outside the log's stated period {when} (period.start, "
+                                   f"period.end). Fix or remove those rows, or widen the period.")
+        return
+    day = (days - days.min()).dt.days.to_numpy()
+    low, high = np.percentile(day, [5, 95], method="lower"), np.percentile(day, [5, 95], method="higher")
+    low, high = int(low[0]), int(high[1])
+    gap = max(int(min_gap_days), high - low + 1)
+    bad = np.flatnonzero((day < low - gap) | (day > high + gap))
+    if bad.size:
+        first = days.min() + pd.Timedelta(days=low)
+        last = days.min() + pd.Timedelta(days=high)
+        raise CalibrationError(
+            f"{path}, {_where(is_csv, bad)}: the date {str(raw.iloc[bad[0]])!r} (column {column!r}) lies far "
+            f"outside the bulk of the log (90% of orders fall between {first.date()} and {last.date()}; more "
+            f"than {gap} days beyond that is taken for a typo, and would stretch the window the fit sees). Fix "
+            f"or remove those rows, or state the log's period with period.start=YYYY-MM-DD "
+            f"period.end=YYYY-MM-DD.")
+
+
+def read_log(path, customer: str = "customer_id", date: str = "date", amount: str = "amount",
+             period_start=None, period_end=None, min_gap_days: int = 30) -> pd.DataFrame:
     """The orders of a transaction log: columns customer (text), date (day), amount (float).
 
     Every row is checked; the first problem found raises a CalibrationError
-    naming the file, the line and the problem. No row is dropped.
+    naming the file, the line and the problem. No row is dropped. Dates outside
+    the stated period (``period_start``/``period_end``, dates), or with none
+    stated, far outside the bulk of the log (:func:`check_dates`), are refused.
     """
     path = Path(path)
     frame, is_csv = _read_table(path, "transaction log")
@@ -185,8 +258,12 @@ def read_log(path, customer: str = "customer_id", date: str = "date", amount: st
     days = _parse_dates(raw_date)
     bad = np.flatnonzero(days.isna().to_numpy())
     if bad.size:
-        raise CalibrationError(f"{path}, {_where(is_csv, bad)}: cannot read the date {str(raw_date.iloc[bad[0]])!r} "
-                               f"(column {date!r}); write dates as YYYY-MM-DD (a time of day may follow).")
+        value = raw_date.iloc[bad[0]]
+        why = (" is a bare number (a day count or a Unix time is ambiguous)" if _is_bare_number(value)
+               else "")
+        raise CalibrationError(f"{path}, {_where(is_csv, bad)}: cannot read the date {str(value)!r} "
+                               f"(column {date!r}){why}; write dates as YYYY-MM-DD (a time of day may follow).")
+    check_dates(path, is_csv, days, raw_date, date, period_start, period_end, min_gap_days)
     raw_amount = frame[amount]
     bad = np.flatnonzero(_missing(raw_amount))
     if bad.size:
@@ -641,13 +718,15 @@ def _pct(sim: float, actual: float) -> float:
 
 def calibrate(opts) -> tuple[Path, dict]:
     """Do the whole command; return the output folder and fit.json's content."""
-    out = Path(opts.out) if opts.out else ROOT / "calibrations" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+    out = Path(opts.out) if opts.out else Path("calibrations") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+    check_output_dir(out, "out", create=False)  # a file path is refused now; the folder is made at the end
     result: dict = {}
     bgnbd = spend = churn = None
     tracking = hist = by_freq = survival_table = None
     notes: list[str] = []
     if opts.data is not None:
-        orders = read_log(opts.data, opts.columns.customer, opts.columns.date, opts.columns.amount)
+        orders = read_log(opts.data, opts.columns.customer, opts.columns.date, opts.columns.amount,
+                          opts.period.start, opts.period.end, opts.outlying_gap_days)
         tx = to_transactions(orders)
         holdout = int(opts.holdout_days)
         cal_days = tx.n_days - holdout
@@ -707,7 +786,9 @@ def calibrate(opts) -> tuple[Path, dict]:
                                        "fitted_retained": fitting.sbg_survival(periods, (churn["a"], churn["b"]))})
     source = ", ".join(str(p) for p in (opts.data, opts.survival) if p is not None)
     text, overrides = market_config(opts.market, bgnbd, spend, churn, opts.survival_side, source)
-    out.mkdir(parents=True, exist_ok=True)
+    final, out = check_output_dir(out, "out"), out / ".partial"  # files are written here, then moved, fit.json last
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     (out / "market_calibrated.yaml").write_text(text)
     usage = (f"cp {out / 'market_calibrated.yaml'} conf/market/{opts.name}.yaml\n"
              f"twosided run market={opts.name} experience_effects=false   # the calibrated baseline\n"
@@ -715,11 +796,27 @@ def calibrate(opts) -> tuple[Path, dict]:
              + " ".join(f"{k}={v:.6g}" for k, v in overrides.items()) + ")")
     result.update({"market_config": "market_calibrated.yaml", "base_market": opts.market, "overrides": overrides,
                    "notes": notes, "usage": usage})
-    (out / "fit.json").write_text(json.dumps(result, indent=2, default=float))
     if tracking is not None:
         tracking.to_parquet(out / "holdout.parquet", index=False)
     write_report(out, result, tracking, hist, by_freq, survival_table)
-    return out, result
+    (out / "fit.json").write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
+    for path in sorted(out.iterdir(), key=lambda p: p.name == "fit.json"):
+        os.replace(path, final / path.name)
+    out.rmdir()
+    return final, result
+
+
+def json_safe(value):
+    """``value`` with every NaN or infinity as None (JSON null) and numpy numbers as Python ones."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 def holdout_check(tx: Transactions, cal: Calibration, params: dict, holdout: int, opts):
@@ -826,6 +923,10 @@ def main(args: list[str]) -> int:
     except CalibrationError as error:
         print(error, file=sys.stderr)
         return 2
+    except OutputError:
+        raise
+    except OSError as error:  # the disk refused half-way: fit.json (the mark of a complete folder) is not there
+        raise output_fault(error, opts.out or "the calibration folder") from None
     _print_summary(out, fit)
     return 0
 

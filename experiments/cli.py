@@ -1,7 +1,11 @@
 """The `twosided` command: run, compare, collect, bench, app."""
 from __future__ import annotations
 
+import importlib
 import sys
+
+from experiments.checks import OutputError, did_you_mean
+from sim.config import ConfigError
 
 USAGE = """usage: twosided COMMAND [overrides...]
 
@@ -33,23 +37,43 @@ COMMANDS = {"run": "experiments.run", "compare": "experiments.compare", "collect
             "warmup": "experiments.warmup"}
 
 
+HELP_FLAGS = ("-h", "--help")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch ``twosided COMMAND ARGS``; return the exit code."""
+    """Dispatch ``twosided COMMAND ARGS``; return the exit code.
+
+    ``COMMAND -h`` / ``--help`` prints the command's own usage (its module's
+    ``USAGE``, else its docstring) and exits 0. A user's mistake ends as one
+    paragraph and exit code 2 (ConfigError, or argparse's own refusal); an
+    output the disk refuses ends as one paragraph and exit code 1.
+    """
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("help", "-h", "--help"):
+    if not argv or argv[0] in ("help", *HELP_FLAGS):
         print(USAGE)
         return 0
     command, args = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"twosided: unknown command {command!r}. Allowed: {', '.join(COMMANDS)}, help.", file=sys.stderr)
+        print(f"twosided: unknown command {command!r}{did_you_mean(command, COMMANDS)} "
+              f"Allowed: {', '.join(COMMANDS)}, help.", file=sys.stderr)
         return 2
-    import importlib
-
     from experiments.warmup import announce_compiles
 
     announce_compiles()
     module = importlib.import_module(COMMANDS[command])
-    return module.main(args)
+    if any(arg in HELP_FLAGS for arg in args):
+        print(getattr(module, "USAGE", None) or module.__doc__)
+        return 0
+    try:
+        return module.main(args)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except OutputError as error:
+        print(f"twosided {command}: {error}", file=sys.stderr)
+        return 1
+    except SystemExit as exit_:  # argparse refuses bad flags with code 2 and its own one-line message
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
 
 
 if __name__ == "__main__":

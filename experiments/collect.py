@@ -24,6 +24,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from experiments.checks import output_fault
+
 STATUS_FILE = "status.json"
 RESULTS_FILE = "results.parquet"
 DONE, FAILED = "ok", "failed"
@@ -108,6 +110,11 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
                 (child / ".hydra").is_dir() or (child / STATUS_FILE).exists()):
             dirs.append(child)
     return dirs
+
+
+def is_sweep(sweep_dir: Path) -> bool:
+    """True when the folder holds a sweep: Hydra's multirun.yaml or at least one job folder."""
+    return (Path(sweep_dir) / "multirun.yaml").is_file() or bool(_job_dirs(sweep_dir))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -255,17 +262,29 @@ Works on a sweep that is still running or was interrupted."""
 
 
 def main(args: list[str]) -> int:
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if args else 2
+    """Entry of `twosided collect SWEEP_DIR...`: exit 2 for a path that is no sweep folder."""
+    if not args:
+        print("twosided collect: give the sweep folder(s): twosided collect SWEEP_DIR [SWEEP_DIR...] "
+              "(see twosided collect --help).", file=sys.stderr)
+        return 2
     code = 0
     for arg in args:
         sweep_dir = Path(arg)
         if not sweep_dir.is_dir():
-            print(f"twosided collect: {sweep_dir} is not a folder", file=sys.stderr)
+            print(f"twosided collect: {sweep_dir} is not a folder; allowed: a sweep folder "
+                  f"(hydra.sweep.dir of `twosided run -m`, e.g. multirun/<timestamp>)", file=sys.stderr)
             code = 2
             continue
-        table = collect(sweep_dir)
+        if not is_sweep(sweep_dir):
+            print(f"twosided collect: {sweep_dir} is not a sweep folder (no multirun.yaml and no job folders "
+                  f"with a status.json or .hydra/); nothing written. Allowed: the hydra.sweep.dir of "
+                  f"`twosided run -m`, e.g. multirun/<timestamp>.", file=sys.stderr)
+            code = 2
+            continue
+        try:
+            table = collect(sweep_dir)
+        except OSError as error:
+            raise output_fault(error, sweep_dir / RESULTS_FILE) from None
         c = counts([{"state": s} for s in table["status"]])
         print(f"{sweep_dir}: {c['total']} jobs [done {c['done']} / failed {c['failed']} / "
               f"left {c['left']}]" + (f" ({c['running']} running)" if c["running"] else ""))

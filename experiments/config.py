@@ -7,20 +7,25 @@ is allowed.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from experiments.checks import check_memory, did_you_mean
 from sim.config import Config, ConfigError, validate
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SCHEMA_NAME = "twosided_schema"
+SINGLE_CHOICE_GROUPS = ("market", "scale")  # one option per run (policy=[a,b] composes policies)
+FREE_PREFIXES = ("policy.",)  # each policy validates its own parameters below policy.<name>
 
 
 def register_schema() -> None:
@@ -33,10 +38,79 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def compose_config(overrides: list[str] | None = None) -> DictConfig:
+def schema_keys(node=Config, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema (``market.sellers.commission``, ...); ``policy`` takes any below it."""
+    keys = []
+    for f in dataclasses.fields(node):
+        key = f"{prefix}{f.name}"
+        keys.append(key)
+        kind = f.type if not isinstance(f.type, str) else getattr(sys.modules[node.__module__], f.type, None)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            keys += schema_keys(type(default), key + ".")
+        elif dataclasses.is_dataclass(kind):
+            keys += schema_keys(kind, key + ".")
+    return keys
+
+
+def policy_keys() -> list[str]:
+    """Every policy parameter as a dotted key (``policy.proactive_outreach.capacity_per_cadence``), from conf/policy/."""
+    keys = []
+    for name in group_options("policy"):
+        node = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
+        stack = [("policy", node)]
+        while stack:
+            prefix, item = stack.pop()
+            for key, value in item.items():
+                keys.append(f"{prefix}.{key}")
+                if OmegaConf.is_dict(value):
+                    stack.append((f"{prefix}.{key}", value))
+    return keys
+
+
+def _is_schema_key(key: str, known: list[str]) -> bool:
+    return key in known or key.startswith(FREE_PREFIXES)
+
+
+def check_overrides(overrides: list[str], multirun: bool = False) -> None:
+    """Refuse, before composing, what Hydra would accept and ignore or misread.
+
+    A bare ``=5`` or a word with no ``=``; a sweep (``a,b``, ``range(...)``)
+    or a list of markets or scales outside a multirun; a key that the schema
+    does not have, even with Hydra's ``+``/``++`` (which would add it unused).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    known = schema_keys()
+    for text in overrides:
+        key, eq, value = text.partition("=")
+        name = key.lstrip("+~")
+        if not eq and not key.startswith("~"):
+            raise ConfigError(text, None, "key=value, e.g. seed=3 or market=rides (see twosided run --help)")
+        if not name:
+            raise ConfigError("(no key)", text, "key=value with a key before the =, e.g. seed=3")
+        if name.startswith(("hydra.", "hydra/")) or name == "hydra":
+            continue
+        try:
+            parsed = parser.parse_override(text)
+        except HydraException as error:  # OverrideParseException, or a token the grammar does not know
+            raise ConfigError(name, value, f"a value Hydra can read ({str(error).strip().splitlines()[0]})") from None
+        if parsed.is_sweep_override() and not multirun:
+            raise ConfigError(name, value, "one value; to run each of several, add -m (a multirun sweep)")
+        if name in SINGLE_CHOICE_GROUPS and isinstance(parsed.value(), list):
+            raise ConfigError(name, value, f"one option of conf/{name}/ ({', '.join(group_options(name))}); "
+                              f"to run several, add -m: twosided run -m {name}={','.join(map(str, parsed.value()))}")
+        if key.startswith("+") and name not in SINGLE_CHOICE_GROUPS and not _is_schema_key(name, known):
+            raise ConfigError(name, value, "a key of the config (see conf/config.yaml and "
+                              "conf/market_base/common.yaml)" + did_you_mean(name, known + policy_keys()))
+
+
+def compose_config(overrides: list[str] | None = None, multirun: bool = False) -> DictConfig:
     """Compose conf/ with Hydra overrides, without running the Hydra app."""
     register_schema()
     overrides = list(overrides or [])
+    check_overrides(overrides, multirun)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -58,8 +132,10 @@ def to_typed(cfg: DictConfig) -> Config:
 
 
 def load_config(overrides: list[str] | None = None) -> Config:
-    """Compose conf/ with overrides (``["market=rides", "seed=3"]``) and validate it."""
-    return to_typed(compose_config(overrides))
+    """Compose conf/ with overrides (``["market=rides", "seed=3"]``), validate it and check it fits in memory."""
+    cfg = to_typed(compose_config(overrides))
+    check_memory(cfg)
+    return cfg
 
 
 def translate_error(error: Exception, overrides: list[str]) -> ConfigError:
@@ -82,12 +158,16 @@ def translate_error(error: Exception, overrides: list[str]) -> ConfigError:
         if name:
             key = next(g for g in name.groups() if g)
         value = _override_value(key, overrides)
-        return ConfigError(key, value, "a known key (see conf/config.yaml and conf/market_base/common.yaml); "
-                           "prefix with + only for policy parameters")
+        known = schema_keys() + policy_keys()
+        full = next((o.lstrip("+~").partition("=")[0] for o in overrides
+                     if o.lstrip("+~").partition("=")[0].endswith(key)), key)
+        return ConfigError(full, value, "a known key (see conf/config.yaml and conf/market_base/common.yaml)"
+                           + did_you_mean(full, known))
     type_match = re.search(r"Value '([^']*)'(?: of type '\w+')? could not be converted to (\w+)", full)
     if type_match:
         value, type_name = type_match.groups()
-        allowed = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}.get(type_name, type_name)
+        allowed = {"Integer": "a whole number written in digits (20000, not 2e4 or 20000.0)", "Float": "a number",
+                   "Boolean": "true or false"}.get(type_name, type_name)
         return ConfigError(key, value, allowed)
     bool_match = re.search(r"Value '([^']*)' is not a valid bool", full)
     if bool_match:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,10 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.sensitivity import SIM_MODEL, evaluate_points, load_settings
+from experiments.checks import check_output_dir, output_fault
+from experiments.sensitivity import evaluate_points
+from experiments.study_settings import SIM_MODEL, check_optimize_settings, load_settings
+from sim.config import ConfigError
 
 INTERRUPTED = "interrupted"
 
@@ -49,7 +53,7 @@ def suggest(trial, space) -> dict:
         elif kind == "categorical":
             params[name] = trial.suggest_categorical(name, list(spec["choices"]))
         else:
-            raise ValueError(f"space: {name}: type {kind!r}; allowed: int, float, categorical")
+            raise ConfigError(f"space: {name}.type", kind, "int, float or categorical")
     return params
 
 
@@ -78,7 +82,7 @@ def open_study(settings: DictConfig, out_dir: Path):
     elif sampler_name == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
-        raise ValueError(f"sampler: {sampler_name!r}; allowed: tpe, random")
+        raise ConfigError("sampler", sampler_name, "tpe or random")
     study = optuna.create_study(study_name=settings.get("study_name") or settings.name, storage=storage,
                                 sampler=sampler, direction=settings.get("direction", "maximize"),
                                 load_if_exists=True)
@@ -90,8 +94,8 @@ def open_study(settings: DictConfig, out_dir: Path):
     if known is None:
         study.set_user_attr("fingerprint", fingerprint)
     elif known != fingerprint:
-        raise ValueError(f"the study in {storage} was run with other settings (space, metric, seeds, base, "
-                         "constraint or model); use another out_dir or study_name")
+        raise ConfigError("out_dir", str(out_dir), f"another out_dir or study_name: the study in {storage} was run "
+                          "with other settings (space, metric, seeds, base, constraint or model)")
     return study, storage
 
 
@@ -133,10 +137,10 @@ def run_optimize(settings: DictConfig) -> dict:
     import optuna
     from joblib import Parallel
 
+    check_optimize_settings(settings)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("MESA").setLevel(logging.WARNING)
-    out_dir = Path(settings.get("out_dir") or f"optimize/{settings.name}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_dir(settings.get("out_dir") or f"optimize/{settings.name}", "out_dir")
     OmegaConf.save(settings, out_dir / "settings.yaml")
     study, storage = open_study(settings, out_dir)
     recovered = recover_interrupted(study)
@@ -160,8 +164,6 @@ def run_optimize(settings: DictConfig) -> dict:
         if "error" in result:
             trial.set_user_attr("error", result["error"])
             raise RuntimeError(result["error"])
-        if metric not in result:
-            raise ValueError(f"metric {metric!r} is not a summary metric")
         per_seed = [v[metric] for v in result["_values"]]
         trial.set_user_attr("seeds", seeds)
         trial.set_user_attr("per_seed", per_seed)
@@ -205,8 +207,10 @@ def write_outputs(study, settings, out_dir, direction, base, seeds, metric, cons
                            "overrides": overrides,
                            "command": "twosided run " + " ".join(overrides) + f" seed={seeds[0]}"}
         print(f"best: trial {best.number}, {metric} = {best.value:,.4g}: {' '.join(overrides)}")
-    OmegaConf.save(OmegaConf.create(summary), out_dir / "best.yaml")
     plot_search(study, out_dir / "search.png", metric, direction, [s["name"] for s in settings.space])
+    tmp = out_dir / f".best.yaml.tmp{os.getpid()}"  # last, by a rename: best.yaml marks a complete folder
+    OmegaConf.save(OmegaConf.create(summary), tmp)
+    os.replace(tmp, out_dir / "best.yaml")
     print(f"-> {out_dir}/trials.csv, best.yaml, search.png")
     return summary
 
@@ -261,15 +265,15 @@ Writes out_dir/trials.csv, best.yaml, search.png (see docs/sweeps.md)."""
 
 
 def main(args: list[str]) -> int:
-    if args and args[0] in ("-h", "--help", "help"):
+    """Entry of `twosided optimize ARGS`: checked settings, then the study; return the exit code."""
+    if args and args[0] == "help":
         print(USAGE)
         return 0
+    settings = load_settings("optimize", args)
     try:
-        settings = load_settings("optimize", args)
         run_optimize(settings)
-    except ValueError as error:
-        print(f"twosided optimize: {error}", file=sys.stderr)
-        return 2
+    except OSError as error:
+        raise output_fault(error, settings.get("out_dir") or "the optimize folder") from None
     return 0
 
 

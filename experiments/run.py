@@ -29,6 +29,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.checks import output_fault
 from experiments.collect import is_complete, progress_line, write_status
 from experiments.config import CONF_DIR, register_schema, to_typed
 from experiments.report_text import summary_table
@@ -74,16 +75,23 @@ def _hydra_task(cfg: DictConfig) -> None:
     except ConfigError as error:
         status = {"status": "failed", "error": str(error)}
         print(error, file=sys.stderr)
+    except OSError as error:  # the disk refused (full, read-only): only .partial/ was written
+        status = {"status": "failed", "error": str(output_fault(error, run_dir)), "output_fault": True}
+        print(status["error"], file=sys.stderr)
     except Exception as error:  # recorded so one failing job never kills a sweep
         status = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                   "traceback": traceback.format_exc()}
         print(f"Run failed: {status['error']} (details in {run_dir / 'status.json'})", file=sys.stderr)
     status.update(base, elapsed_s=round(time.time() - started, 3))
-    write_status(run_dir, status)  # last, by a rename: "complete" == status ok
+    try:
+        write_status(run_dir, status)  # last, by a rename: "complete" == status ok
+    except OSError as error:  # the folder keeps status "running" (or none): never complete
+        print(output_fault(error, run_dir / "status.json"), file=sys.stderr)
+        status = {"status": "failed", "output_fault": True}
     if multirun:
-        _report_progress(run_dir, status["status"] + (f" in {status['elapsed_s']:.1f} s"))
+        _report_progress(run_dir, status["status"] + (f" in {status.get('elapsed_s', 0):.1f} s"))
     if status["status"] != "ok" and not multirun:
-        raise SystemExit(2 if "traceback" not in status else 1)
+        raise SystemExit(1 if "traceback" in status or "output_fault" in status else 2)
 
 
 def _report_progress(run_dir: Path, what: str) -> None:
@@ -105,9 +113,34 @@ def _is_multirun() -> bool:
         return False
 
 
+USAGE = """usage: twosided run [-m] [overrides...]
+
+One simulation -> a run folder under output.dir (default runs/<timestamp>):
+summary.json, daily.parquet, agents.parquet, config.yaml, status.json.
+With -m (Hydra multirun) every combination of comma-separated values is a
+job of a sweep under hydra.sweep.dir (default multirun/<timestamp>); running
+the same sweep into the same folder resumes it; `twosided collect DIR` makes
+one table of it. The exit code is 1 when any job of the sweep failed.
+
+overrides (Hydra syntax, key=value): market=goods|rides|delivery
+  policy=none|proactive_outreach|[a,b] scale=tiny|small|default|large seed=3 days=180
+  population.buyers=5000 market.sellers.commission=0.12 cs.staff=4 output.dir=DIR
+  -m market=goods,rides seed=1,2,3 hydra/launcher=joblib hydra.sweep.dir=DIR
+Every key and its allowed values: conf/config.yaml, conf/market_base/common.yaml;
+`twosided run --cfg job` prints the composed config."""
+
+HYDRA_PREFIXES = ("hydra.", "hydra/", "+hydra", "++hydra")
+
+
 def main(args: list[str]) -> int:
-    """Entry of `twosided run ARGS`: validate the overrides first, then hand over to Hydra."""
-    from experiments.config import load_config
+    """Entry of `twosided run ARGS`: validate the overrides first, then hand over to Hydra.
+
+    A single run returns 0, 2 (a config the schema refuses) or 1 (a failure
+    while running or writing). A multirun returns 1 when any job failed or
+    did not finish, after printing the sweep's counts.
+    """
+    from experiments.checks import check_output_dir
+    from experiments.config import check_overrides, load_config
 
     register_schema()
     # conf/hydra/launcher/submitit_slurm.yaml deliberately shadows the plugin's config
@@ -115,15 +148,60 @@ def main(args: list[str]) -> int:
     warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema with the same name")
     multirun = any(a in ("-m", "--multirun") for a in args)
     flags = [a for a in args if a.startswith("-")]
-    if not multirun and not flags:
-        try:
-            load_config([a for a in args if not a.startswith(("hydra.", "hydra/", "+hydra"))])
-        except ConfigError as error:
-            print(error, file=sys.stderr)
-            return 2
+    model_args = [a for a in args if not a.startswith(("-", *HYDRA_PREFIXES))]
+    sweep_dir = None
+    if multirun:
+        check_overrides(model_args, multirun=True)
+        sweep_dir = check_output_dir(_sweep_dir(args), "hydra.sweep.dir")
+        args = [a for a in args if not a.startswith("hydra.sweep.dir=")] + [f"hydra.sweep.dir={_quoted(sweep_dir)}"]
+    elif not flags:
+        check_output_dir(load_config(model_args).output.dir, "output.dir")
     sys.argv = ["twosided-run", *args]
     try:
         _hydra_task()
     except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
+        code = int(exit_.code or 0)
+        if not multirun or code:
+            return code
+    return _sweep_outcome(sweep_dir) if multirun else 0
+
+
+def _sweep_dir(args: list[str]) -> Path:
+    """The sweep folder the multirun will use, resolved now (``${now:...}`` once, not per job)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    hydra_args = [a for a in args if a.startswith(HYDRA_PREFIXES)]
+    register_schema()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=hydra_args, return_hydra_config=True)
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+    except Exception as error:  # noqa: BLE001 - Hydra's many errors about its own settings
+        raise ConfigError("hydra.sweep.dir", " ".join(hydra_args) or "(default)",
+                          f"settings Hydra can compose ({str(error).strip().splitlines()[0]})") from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _quoted(path: Path) -> str:
+    """``path`` as a quoted Hydra override value (any character but the quote itself is then literal)."""
+    return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _sweep_outcome(sweep_dir: Path) -> int:
+    """Print the sweep's counts; 1 when a job failed or did not finish, else 0."""
+    from experiments.collect import counts, sweep_jobs
+
+    jobs = sweep_jobs(sweep_dir)
+    c = counts(jobs)
+    print(f"sweep {sweep_dir}: {c['total']} jobs [done {c['done']} / failed {c['failed']} / left {c['left']}]")
+    failed = [j for j in jobs if j["state"] != "ok"]
+    for job in failed[:5]:
+        print(f"  job {job['num']} {job['state']}: {' '.join(job['overrides'])}", file=sys.stderr)
+    if failed:
+        print(f"twosided run: {len(failed)} of {c['total']} jobs did not complete (errors in their status.json; "
+              f"`twosided collect {sweep_dir}` tabulates them; the same command resumes the sweep).",
+              file=sys.stderr)
+    return 1 if failed else 0

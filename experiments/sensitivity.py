@@ -12,15 +12,14 @@ intervals, per output), ``indices.png`` (a bar chart) and
 ``settings.yaml``.
 
 The evaluation machinery (:func:`evaluate_points`) is shared with
-`twosided optimize`; ``model: "module:function"`` swaps the simulator for a
-Python function of the parameters (tests use analytic functions whose
-answer is known).
+`twosided optimize`; ``model: NAME`` picks the simulator (``twosided``) or an
+analytic function whose answer is known from the registry in
+experiments/study_settings.py (the tests use them). Every setting is checked
+before the first run (experiments/study_settings.py).
 """
 from __future__ import annotations
 
-import importlib
 import logging
-import math
 import os
 import sys
 import time
@@ -31,32 +30,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from experiments.config import CONF_DIR
-
-SIM_MODEL = "twosided"
+from experiments.checks import check_output_dir, output_fault
+from experiments.study_settings import SIM_MODEL, check_sensitivity_settings, get_model, load_settings
 
 
 # ---------------------------------------------------------------- settings
-
-
-def load_settings(group: str, args: list[str]) -> DictConfig:
-    """conf/<group>/<config>.yaml (``config=NAME`` or a path) merged with ``key=value`` args."""
-    name, dotlist = "default", []
-    for arg in args:
-        if arg.startswith(("config=", "--config=")):
-            name = arg.split("=", 1)[1]
-        else:
-            if "=" not in arg:
-                raise ValueError(f"expected key=value, got {arg!r}")
-            dotlist.append(arg)
-    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / group / f"{name}.yaml"
-    if not path.exists():
-        options = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
-        raise ValueError(f"no settings {path}; options: {options}")
-    settings = OmegaConf.load(path)
-    settings = OmegaConf.merge(settings, OmegaConf.from_dotlist(dotlist))
-    settings.setdefault("name", path.stem)
-    return settings
 
 
 def parameter_overrides(parameters, values) -> list[str]:
@@ -79,20 +57,22 @@ def format_value(spec, value):
 # ---------------------------------------------------------------- evaluation
 
 
-def _flatten(summary: dict, prefix: str = "") -> dict:
+def flatten_summary(summary: dict, prefix: str = "") -> dict:
+    """{"buyers": {"ltv": 3.2}} -> {"buyers.ltv": 3.2}, numbers only (as floats)."""
     out = {}
     for key, value in summary.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten_summary(value, f"{prefix}{key}."))
         elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
             out[f"{prefix}{key}"] = float(value)
     return out
 
 
 def run_one(model: str, base: list[str], params: dict, seed: int | None) -> dict:
-    """One evaluation: flattened summary metrics (or ``{"error": ...}``)."""
+    """One evaluation of the registered ``model``: flattened summary metrics (or ``{"error": ...}``)."""
     try:
-        if model == SIM_MODEL:
+        function = get_model(model).function
+        if function is None:
             logging.getLogger("MESA").setLevel(logging.WARNING)
             from experiments.config import load_config
             from sim import Marketplace
@@ -100,14 +80,12 @@ def run_one(model: str, base: list[str], params: dict, seed: int | None) -> dict
             overrides = [*base, *[f"{k}={v}" for k, v in params.items()]]
             if seed is not None:
                 overrides.append(f"seed={seed}")
-            return _flatten(Marketplace(load_config(overrides)).run().summary)
-        module, _, name = model.partition(":")
-        function = getattr(importlib.import_module(module), name)
+            return flatten_summary(Marketplace(load_config(overrides)).run().summary)
         kwargs = dict(params)
         if seed is not None:
             kwargs["seed"] = seed
         value = function(**kwargs)
-        return _flatten(value) if isinstance(value, dict) else {"y": float(value)}
+        return flatten_summary(value) if isinstance(value, dict) else {"y": float(value)}
     except Exception as error:  # noqa: BLE001 - a failed point is recorded, not fatal
         return {"error": f"{type(error).__name__}: {error}"}
 
@@ -215,15 +193,12 @@ def bar_chart(table: pd.DataFrame, path: Path) -> None:
 
 def run_sensitivity(settings: DictConfig) -> pd.DataFrame:
     """Sample, evaluate in parallel, analyse; write the files; return the indices table."""
+    check_sensitivity_settings(settings)
     parameters = [dict(p) for p in settings.parameters]
-    for p in parameters:
-        if p.get("type", "float") not in ("float", "int"):
-            raise ValueError(f"parameter {p['name']}: type must be float or int for sensitivity analysis")
     outputs = settings.output if isinstance(settings.output, (list, ListConfig)) else [settings.output]
     outputs = [str(o) for o in outputs]
-    out_dir = Path(settings.get("out_dir") or
-                   f"sensitivity/{settings.name}_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_dir(settings.get("out_dir") or
+                               f"sensitivity/{settings.name}_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}", "out_dir")
     OmegaConf.save(settings, out_dir / "settings.yaml")
     problem = problem_of(parameters)
     X = sample(settings, problem)
@@ -246,14 +221,13 @@ def run_sensitivity(settings: DictConfig) -> pd.DataFrame:
                            f"first: {failed[0]}")
     tables = []
     for output in outputs:
-        if output not in results[0]:
-            known = ", ".join(k for k in results[0] if k != "_values")
-            raise ValueError(f"output {output!r} is not a summary metric; known: {known}")
         Y = np.array([r[output] for r in results], dtype=float)
         tables.append(analyse(settings, problem, X, Y, output))
     table = pd.concat(tables, ignore_index=True)
-    table.to_csv(out_dir / "indices.csv", index=False)
     bar_chart(table, out_dir / "indices.png")
+    tmp = out_dir / f".indices.csv.tmp{os.getpid()}"  # last, by a rename: indices.csv marks a complete folder
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out_dir / "indices.csv")
     print(f"{len(points) * len(seeds)} runs in {elapsed:.1f} s")
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -267,19 +241,6 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-# ---------------------------------------------------------------- analytic test functions
-
-
-def ishigami(x1: float, x2: float, x3: float, a: float = 7.0, b: float = 0.1, seed=None) -> float:
-    """Ishigami function on [-pi, pi]^3: S1 = (0.314, 0.442, 0), ST = (0.558, 0.442, 0.244)."""
-    return math.sin(x1) + a * math.sin(x2) ** 2 + b * x3 ** 4 * math.sin(x1)
-
-
-def linear(x1: float, x2: float, x3: float, seed=None) -> float:
-    """10 x1 + x2 + 0 x3 on [0, 1]^3: Morris mu* = (10, 1, 0)."""
-    return 10.0 * x1 + 1.0 * x2 + 0.0 * x3
-
-
 USAGE = """usage: twosided sensitivity [config=NAME] [key=value ...]
 
 Global sensitivity analysis (SALib) of one or more summary metrics to named
@@ -291,19 +252,17 @@ Writes out_dir/indices.csv, indices.png, samples.parquet (see docs/sweeps.md).""
 
 
 def main(args: list[str]) -> int:
-    if args and args[0] in ("-h", "--help", "help"):
+    """Entry of `twosided sensitivity ARGS`: checked settings, then the analysis; return the exit code."""
+    if args and args[0] == "help":
         print(USAGE)
         return 0
+    settings = load_settings("sensitivity", args)
     try:
-        settings = load_settings("sensitivity", args)
         run_sensitivity(settings)
-    except (ValueError, RuntimeError) as error:
+    except RuntimeError as error:  # points that failed to run: recorded in samples.parquet
         print(f"twosided sensitivity: {error}", file=sys.stderr)
-        return 2
+        return 1
+    except OSError as error:
+        raise output_fault(error, settings.get("out_dir") or "the sensitivity folder") from None
     return 0
 
-
-def bowl(x: float, n: int, seed=None) -> dict:
-    """Peak y = 0 at x = 0.3, n = 2 (plus 0.01 * seed, the same for every point); cost = n."""
-    noise = 0.0 if seed is None else 0.01 * seed
-    return {"y": -(x - 0.3) ** 2 - 0.1 * (n - 2) ** 2 + noise, "cost": float(n)}

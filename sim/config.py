@@ -25,7 +25,8 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, value: Any, allowed: str):
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"Invalid config: `{key}` = {value!r}. Allowed: {allowed}.")
+        end = "" if str(allowed).endswith(("?", ".")) else "."
+        super().__init__(f"Invalid config: `{key}` = {value!r}. Allowed: {allowed}{end}")
 
 
 # Range markers attached to fields (checked by validate()).
@@ -339,7 +340,7 @@ class Output:
 class Config:
     """The whole run configuration (conf/config.yaml merged into this)."""
 
-    seed: int = count()
+    seed: int = _f("seed")
     days: int = _f("days")
     experience_effects: bool = MISSING
     population: Population = field(default_factory=Population)
@@ -358,6 +359,8 @@ _EXTRA_RANGES = {
     "gamma_gamma_q": (lambda v: v > 1, "a number > 1 (the mean spend p gamma / (q - 1) must exist)"),
     "rounds": (lambda v: 1 <= v <= 1440, "a whole number of matching rounds per day in [1, 1440]"),
     "days": (lambda v: 1 <= v <= 36500, "a whole number of days in [1, 36500]"),
+    # the streams mix the seed as 64 bits: 2^64 would silently equal seed 0
+    "seed": (lambda v: 0 <= v < 2**64 and float(v).is_integer(), "a whole number in [0, 2^64 - 1]"),
     "score": (lambda v: 0 <= v <= 100, "a health score in [0, 100]"),
     "every": (lambda v: 1 <= v <= 365 and float(v).is_integer(), "a whole number of days in [1, 365]"),
 }
@@ -402,6 +405,10 @@ def validate(cfg: Config) -> Config:
             raise ConfigError("market.sides", sides, "a list of sides from " + ", ".join(SIDES))
     if "buyers" not in sides or len(sides) < 2 or len(set(sides)) != len(sides):
         raise ConfigError("market.sides", sides, "buyers plus at least one supply side (sellers, drivers), each once")
+    if "sellers" in sides and cfg.population.sellers < 1:  # zero buyers or drivers is a valid, idle market
+        raise ConfigError("population.sellers", cfg.population.sellers,
+                          f"at least 1 in the {cfg.market.name} market: buyers choose among its sellers from the "
+                          "first day (zero buyers or zero drivers is allowed: a market where nothing is sold)")
     for side in ("buyers", "sellers", "drivers"):
         ob = getattr(cfg.market, side).onboarding
         if ob.ttfv_days_at_best > ob.ttfv_days_at_worst:

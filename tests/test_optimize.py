@@ -8,7 +8,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from experiments.optimize import run_optimize
-from experiments.sensitivity import load_settings
+from experiments.study_settings import load_settings
+from sim.config import ConfigError
 
 BOWL_SPACE = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0},
               {"name": "n", "type": "int", "low": 0, "high": 5}]
@@ -20,7 +21,7 @@ def settings(tmp_path, **kw):
 
 
 def bowl(tmp_path, **kw):
-    defaults = dict(model="experiments.sensitivity:bowl", base=[], seeds=[1, 2], metric="y",
+    defaults = dict(model="bowl", base=[], seeds=[1, 2], metric="y",
                     n_jobs=1, n_startup_trials=5, space=BOWL_SPACE)
     return settings(tmp_path, **{**defaults, **kw})
 
@@ -88,7 +89,7 @@ def test_constraint_keeps_the_best_feasible(tmp_path):
 
 def test_changed_settings_refuse_to_reuse_the_study(tmp_path):
     run_optimize(bowl(tmp_path, n_trials=2))
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ConfigError, match="other settings"):
         run_optimize(bowl(tmp_path, n_trials=2, seeds=[5, 6]))
 
 

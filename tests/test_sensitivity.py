@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from experiments.sensitivity import evaluate_points, load_settings, run_sensitivity
+from experiments.sensitivity import evaluate_points, run_sensitivity
+from experiments.study_settings import load_settings
 
 PI = math.pi
 
@@ -32,7 +33,7 @@ def test_default_settings_name_existing_config_keys():
 
 def test_sobol_ranks_ishigami(tmp_path):
     """Ishigami: S1 = (0.314, 0.442, 0), ST = (0.558, 0.442, 0.244)."""
-    s = settings(tmp_path, method="sobol", samples=1024, model="experiments.sensitivity:ishigami",
+    s = settings(tmp_path, method="sobol", samples=1024, model="ishigami",
                  base=[], seeds=[], output="y", n_jobs=1,
                  parameters=[{"name": f"x{i}", "low": -PI, "high": PI} for i in (1, 2, 3)])
     table = run_sensitivity(s).set_index("parameter")
@@ -48,7 +49,7 @@ def test_sobol_ranks_ishigami(tmp_path):
 
 
 def test_morris_ranks_a_linear_function(tmp_path):
-    s = settings(tmp_path, method="morris", samples=6, model="experiments.sensitivity:linear",
+    s = settings(tmp_path, method="morris", samples=6, model="linear",
                  base=[], seeds=[], output="y", n_jobs=1,
                  parameters=[{"name": f"x{i}", "low": 0.0, "high": 1.0} for i in (1, 2, 3)])
     table = run_sensitivity(s).set_index("parameter")
@@ -69,7 +70,7 @@ def test_parallel_evaluation_equals_serial():
 
 def test_evaluation_uses_common_seeds_and_records_failures():
     points = [{"x": 0.3, "n": 2}, {"x": 0.5, "n": "bad"}]
-    res = evaluate_points(points, "experiments.sensitivity:bowl", [], [1, 3], n_jobs=1)
+    res = evaluate_points(points, "bowl", [], [1, 3], n_jobs=1)
     assert res[0]["y"] == pytest.approx(0.02)  # mean of the seeds' offsets 0.01 and 0.03
     assert [v["y"] for v in res[0]["_values"]] == pytest.approx([0.01, 0.03])
     assert "error" in res[1]
@@ -95,7 +96,7 @@ def test_real_model_take_rate_dominates_take_revenue(tmp_path):
 def test_cli_rejects_unknown_output(tmp_path, capsys):
     from experiments.cli import main
 
-    code = main(["sensitivity", "model=experiments.sensitivity:linear", "method=morris", "samples=2",
+    code = main(["sensitivity", "model=linear", "method=morris", "samples=2",
                  "base=[]", "seeds=[]", "output=nope", "n_jobs=1", f"out_dir={tmp_path}",
                  "parameters=[{name: x1, low: 0, high: 1},{name: x2, low: 0, high: 1},{name: x3, low: 0, high: 1}]"])
     assert code == 2 and "nope" in capsys.readouterr().err

@@ -133,7 +133,8 @@ def test_joblib_sweep_records_failures_collects_and_resumes(tmp_path):
     args = ["run", "-m", *BASE, "seed=1,2", "market.sellers.commission=0.1,-1",
             "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"]
     out = twosided(*args, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 1, out.stderr[-3000:]  # two jobs failed: exit 1, after the sweep's counts
+    assert f"sweep {sweep}: 4 jobs [done 2 / failed 2 / left 0]" in out.stdout
     progress = [line for line in out.stdout.splitlines() if line.startswith("[done ")]
     assert len(progress) == 4, out.stdout
     assert any(line.startswith("[done 2 / failed 2 / left 0]") for line in progress)
@@ -161,7 +162,7 @@ def test_joblib_sweep_records_failures_collects_and_resumes(tmp_path):
     # resume: completed jobs are skipped (untouched), failed ones are run again
     stamps = {d: (Path(d) / "status.json").stat().st_mtime_ns for d in ok["run_dir"]}
     again = twosided(*args[:-3], f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.returncode == 1, again.stderr[-3000:]  # the failed jobs fail again
     assert again.stdout.count("skipped (complete)") == 2
     assert again.stdout.count(" failed in ") == 2
     assert stamps == {d: (Path(d) / "status.json").stat().st_mtime_ns for d in ok["run_dir"]}
