@@ -23,6 +23,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/install_chromium.sh
 	bash scripts/install_slurm.sh
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
 # Regenerate tests/golden/ after an intended change of behaviour; say why in the commit.

@@ -391,7 +391,7 @@ class MarketLab(mesa.Model):
         supply = supply_side(self.sides)
         reference = {side: max(self.controls[side], START_SIZES[side]) for side in ("buyers", supply)}
         levels = grid_levels(reference["buyers"]), grid_levels(reference[supply])
-        grid_sides = (f"population.buyers=", f"population.{supply}=")
+        grid_sides = ("population.buyers=", f"population.{supply}=")
         overrides = [o for o in self.overrides if not o.startswith(grid_sides)] + [f"policy={self.policy}"]
         return cache_key(overrides, *levels), self.arms[-1].model.cfg
 

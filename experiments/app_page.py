@@ -27,8 +27,18 @@ import markdown
 import solara
 
 from experiments import app_charts
-from experiments.app_model import (DEFAULTS, NO_PRESET, MarketLab, default_controls, load_preset, market_choices,
-                                   market_sides, policy_choices, preset_choices, side_names)
+from experiments.app_model import (
+    DEFAULTS,
+    NO_PRESET,
+    MarketLab,
+    default_controls,
+    load_preset,
+    market_choices,
+    market_sides,
+    policy_choices,
+    preset_choices,
+    side_names,
+)
 from experiments.app_vega import VegaChart, library_paths
 from experiments.phase_portrait import GRID_POINTS, PORTRAIT_DAYS, cached_portrait, portrait_for
 

@@ -40,10 +40,10 @@ import pandas as pd
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sim.streams import ATTRIBUTE_DAY, Streams  # first: importing sim loads the engine in its own order
 from agents import buyers as buyers_rules  # noqa: E402
 from experiments import fitting  # noqa: E402
 from experiments.checks import OutputError, check_output_dir, output_fault  # noqa: E402
+from sim.streams import ATTRIBUTE_DAY, Streams  # first: importing sim loads the engine in its own order
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
@@ -389,7 +389,8 @@ def read_survival(path, cohort: str = "cohort", period: str = "period", active: 
             raise CalibrationError(f"{path}, {_where(is_csv, order[rises + 1])}{label}: the active count rises from "
                                    f"{counts[rises[0]]} to {counts[rises[0] + 1]}; a cohort can only shrink.")
         if counts[0] == 0:
-            raise CalibrationError(f"{path}, {_where(is_csv, order[:1])}{label}: the cohort has no members at period 0.")
+            raise CalibrationError(f"{path}, {_where(is_csv, order[:1])}{label}: "
+                                   "the cohort has no members at period 0.")
         if counts.size < 2:
             raise CalibrationError(f"{path}{label}: a cohort needs at least periods 0 and 1.")
         cohorts.append(counts)
@@ -576,7 +577,8 @@ def market_config(base_market: str, bgnbd: dict | None, spend: dict | None, chur
                                    f"{body.get('sides')}; pick a market with {side} (e.g. market=delivery).")
         overrides[f"{side}.churn.beta_a"] = float(churn["a"])
         overrides[f"{side}.churn.beta_b"] = float(churn["b"])
-    merged = OmegaConf.merge(OmegaConf.create(body), OmegaConf.from_dotlist([f"{k}={v!r}" for k, v in overrides.items()]))
+    dotlist = [f"{k}={v!r}" for k, v in overrides.items()]
+    merged = OmegaConf.merge(OmegaConf.create(body), OmegaConf.from_dotlist(dotlist))
     text = [f"# Calibrated by `twosided calibrate` from {source} on {datetime.now():%Y-%m-%d %H:%M}.",
             f"# Starts from conf/market/{base_market}.yaml; fitted values: buyers.purchase (BG/NBD, days),",
             "# buyers.spend (Gamma-Gamma, currency), and a supply side's churn (shifted-beta-geometric, per month).",
@@ -655,7 +657,7 @@ def write_report(out: Path, fit: dict, tracking: pd.DataFrame | None, hist: pd.D
         (out / name).write_bytes(data)
 
     md = [f"# Calibration report\n\nLog: `{fit.get('data')}`"]
-    html = [f"<html><head><meta charset='utf-8'><title>Calibration report</title><style>"
+    html = ["<html><head><meta charset='utf-8'><title>Calibration report</title><style>"
             "body{font-family:sans-serif;max-width:60em;margin:auto} td,th{padding:2px 8px;text-align:right}"
             "</style></head><body><h1>Calibration report</h1><p>Log: <code>" + str(fit.get("data")) + "</code></p>"]
 
@@ -742,7 +744,8 @@ def calibrate(opts) -> tuple[Path, dict]:
         result.update({
             "data": str(opts.data), "orders": tx.orders, "transactions": int(tx.day.size),
             "customers": int(tx.customers.size),
-            "calibration": {"start": str(tx.start.date()), "end": str((tx.start + pd.Timedelta(days=cal_days - 1)).date()),
+            "calibration": {"start": str(tx.start.date()),
+                            "end": str((tx.start + pd.Timedelta(days=cal_days - 1)).date()),
                             "days": cal_days, "customers": int(cal.x.size),
                             "repeat_transactions": int(cal.x.sum())},
             "bgnbd": _est(bg) | {"customers": int(cal.x.size), "units": "days"},

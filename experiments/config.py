@@ -54,7 +54,8 @@ def schema_keys(node=Config, prefix: str = "") -> list[str]:
 
 
 def policy_keys() -> list[str]:
-    """Every policy parameter as a dotted key (``policy.proactive_outreach.capacity_per_cadence``), from conf/policy/."""
+    """Every policy parameter as a dotted key (``policy.proactive_outreach.capacity_per_cadence``),
+    from conf/policy/."""
     keys = []
     for name in group_options("policy"):
         node = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")

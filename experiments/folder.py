@@ -23,6 +23,7 @@ import shlex
 import socket
 import subprocess
 from pathlib import Path
+
 from sim.config import ConfigError
 
 SPEC_FILE = "spec.json"

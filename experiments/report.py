@@ -609,8 +609,8 @@ def markdown_text(c: Comparison, figs: list, out: Path) -> str:
 
 def write_report(c: Comparison, out: Path) -> dict:
     """Write the comparison's report files into ``out``; return the paths of report.md and report.html."""
-    import matplotlib
     import markdown
+    import matplotlib
     from omegaconf import OmegaConf
 
     matplotlib.use("Agg")

@@ -33,7 +33,6 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from experiments.checks import check_output_dir, output_fault
 from experiments.study_settings import SIM_MODEL, check_sensitivity_settings, get_model, load_settings
 
-
 # ---------------------------------------------------------------- settings
 
 

@@ -169,7 +169,8 @@ def _check_parameters(model: Model, base: list[str], specs: list[tuple[str, obje
         if not isinstance(name, str) or not name or name.startswith(("+", "~")):
             raise ConfigError(key, name, "a config key, e.g. market.sellers.commission (no + or ~ prefix)")
         if accepted is not None and name not in accepted:
-            raise ConfigError(key, name, "an argument of the model: " + ", ".join(accepted) + did_you_mean(name, accepted))
+            raise ConfigError(key, name,
+                              "an argument of the model: " + ", ".join(accepted) + did_you_mean(name, accepted))
     if accepted is not None:
         return
     from experiments.config import load_config
