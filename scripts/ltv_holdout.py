@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sys
 
+from agents.base import CHANNEL
+from agents.lifecycle import discounted_to_join_day
 from sim import Marketplace, load_config
 from sim.metrics import agent_ltv
 
@@ -20,9 +22,6 @@ T, H = 365, 1095
 
 
 def main(argv: list[str]) -> None:
-    from agents.base import CHANNEL  # after sim: agents -> sim.streams -> sim -> agents is a cycle (issue 12)
-    from agents.lifecycle import discounted_to_join_day
-
     market, extra = argv[0], argv[1:]
     overrides = [f"market={market}", "scale=small", "seed=1", f"metrics.ltv_horizon_days={H}", *extra]
     short = Marketplace(load_config([*overrides, f"days={T}"]))

@@ -4,17 +4,30 @@
     cfg = load_config(["market=rides", "policy=fair_disputes"])
     result = Marketplace(cfg).run()
     result.daily, result.agents, result.summary
+
+The public names are loaded on first use (PEP 562), so importing a leaf of the
+package (``sim.streams``, which every side imports) does not pull in the engine
+and, through it, the sides themselves: ``import agents.lifecycle`` works as a
+first import.
 """
-from sim.config import Config, ConfigError
-from sim.model import Marketplace
-from sim.result import Result
+from __future__ import annotations
+
+import importlib
+
+_PUBLIC = {"Config": "sim.config", "ConfigError": "sim.config", "Marketplace": "sim.model", "Result": "sim.result"}
 
 
-def load_config(overrides=None) -> Config:
+def load_config(overrides=None):
     """Compose conf/ with Hydra-style overrides and validate it (see experiments/config.py)."""
     from experiments.config import load_config as _load
 
     return _load(overrides)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
 
 
 __all__ = ["Config", "ConfigError", "Marketplace", "Result", "load_config"]
