@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from experiments.checks import check_memory, did_you_mean
+from policies import build_policies
 from sim.config import Config, ConfigError, validate
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -129,7 +130,9 @@ def to_typed(cfg: DictConfig) -> Config:
         typed = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as error:
         raise translate_error(error, []) from None
-    return validate(typed)
+    validate(typed)
+    build_policies(typed.policy, typed.market, typed.cs)   # each policy validates its own parameters
+    return typed
 
 
 def load_config(overrides: list[str] | None = None) -> Config:

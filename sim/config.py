@@ -426,7 +426,4 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("cs.health.weights", dataclasses.asdict(h.weights), "weights >= 0, at least one > 0")
     if not isinstance(cfg.policy, dict):
         raise ConfigError("policy", cfg.policy, "a mapping of policy names to their parameters")
-    from policies import build_policies  # each policy validates its own parameters
-
-    build_policies(cfg.policy, cfg.market, cfg.cs)
     return cfg

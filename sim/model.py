@@ -35,6 +35,7 @@ from sim.config import Config
 from sim.cs import CSOps
 from sim.matching import NO_MATCH, choose_sellers, dispatch
 from sim.metrics import MONTH_DAYS, DailyLedger, survey
+from sim.policy_hook import build_policies
 from sim.streams import Streams
 
 _SIDE_RULES = {"buyers": buyers_rules, "sellers": sellers_rules, "drivers": drivers_rules}
@@ -47,7 +48,9 @@ class Marketplace(mesa.Model):
     :class:`sim.result.Result`. ``step()`` advances one day (for the app).
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, policies: list | None = None):
+        """``policies``: ready Policy objects; by default those ``cfg.policy`` names, built by the registered
+        policy library (sim/policy_hook.py)."""
         super().__init__(seed=cfg.seed)
         self.cfg = cfg
         self.market = cfg.market
@@ -72,9 +75,9 @@ class Marketplace(mesa.Model):
             if side.name == "buyers":
                 ids = np.arange(side.n)
                 buyers_rules.start_purchasing(side, ids, 0.0, self.streams)
-        from policies import build_policies
-
-        self.cs = CSOps(self, build_policies(cfg.policy, cfg.market, cfg.cs))
+        if policies is None:
+            policies = build_policies(cfg.policy, cfg.market, cfg.cs)
+        self.cs = CSOps(self, policies)
 
     def set_policies(self, policy_cfg: dict) -> None:
         """Replace the active CS policies ({name: params}, as cfg.policy), e.g. after a warm-up branch.
@@ -83,8 +86,6 @@ class Marketplace(mesa.Model):
         accounts are rebuilt; tickets already at the desk finish as before.
         """
         import dataclasses
-
-        from policies import build_policies
 
         policy_cfg = dict(policy_cfg or {})
         policies = build_policies(policy_cfg, self.market, self.cfg.cs)

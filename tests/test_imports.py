@@ -41,3 +41,23 @@ def test_a_side_is_importable_alone(name):
     done = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_engine_and_sides_never_import_policies_or_commands():
+    """Imports run downward: the engine is handed Policy objects (sim/policy_hook.py), never imports them.
+
+    sim/__init__.py's ``load_config`` is the one documented entry that reaches up to experiments/.
+    """
+    import ast
+
+    upward = []
+    for folder in ("sim", "agents"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            if path.name == "__init__.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                upward += [f"{folder}/{path.name}:{node.lineno} {n}" for n in names
+                           if n.split(".")[0] in ("policies", "experiments")]
+    assert not upward, upward
