@@ -354,9 +354,12 @@ def test_csat_after_a_touch_follows_the_agents_state():
 
 
 def _disputes_midway(accuracy):
-    """A rides run with fair disputes, stopped when disputes and appeals have been filed."""
+    """A rides run with fair disputes, stopped when disputes and appeals have been filed.
+
+    A stricter rating bar than the default (4.4, not 4.2) so that enough drivers appeal within 60 days."""
     cfg = load_config(["scale=tiny", "market=rides", "days=90", "population.drivers=120", "policy=fair_disputes",
-                       f"policy.fair_disputes.evidence_accuracy={accuracy}"])
+                       f"policy.fair_disputes.evidence_accuracy={accuracy}",
+                       "market.drivers.deactivation.min_rating=4.4"])
     model = Marketplace(cfg)
     model.run_until(60)
     return model

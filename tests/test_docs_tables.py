@@ -49,3 +49,15 @@ def _params():
 def test_docs_table_is_up_to_date(name):
     stale = regenerate([name], check=True)
     assert not stale, f"docs/{TABLES[name].doc}: table {name} differs from what the model gives; run `make docs`"
+
+
+def test_default_markets_fall_inside_every_published_band_they_are_calibrated_to():
+    # The committed table is what the model gives (test_docs_table_is_up_to_date regenerates and compares
+    # it), so reading its "inside" column checks the defaults without a second two-year run.
+    text = (docs_tables.DOCS / "model.md").read_text()
+    start = text.index("<!-- table:stylised_facts -->")
+    rows = [line for line in text[start:text.index("<!-- /table:stylised_facts -->")].splitlines()
+            if line.startswith("| ") and not line.startswith("| stylised fact")]
+    verdicts = [row.rstrip(" |").rsplit("|", 1)[1].strip() for row in rows]
+    assert len(rows) >= 7 and verdicts.count("yes") >= 6
+    assert set(verdicts) <= {"yes", "contrast only"}, [r for r, v in zip(rows, verdicts) if v not in ("yes",)]
