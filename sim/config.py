@@ -329,6 +329,7 @@ class Metrics:
     ltv_horizon_days: int = count()
     survey_share_per_month: float = prob()
     survey_noise_sd: float = nonneg()
+    ltv_shrink_active_days: float = nonneg()
 
 
 @dataclass

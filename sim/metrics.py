@@ -166,12 +166,6 @@ def annuity(rate, horizon) -> np.ndarray:
     return np.where(rate > 0, -np.expm1(-safe * horizon) / safe, horizon)
 
 
-SHRINK_ACTIVE_DAYS = 7.0
-"""A supply agent's own margin per active day is pooled with its side's as if the side's rate had
-been seen for this many extra active days (empirical-Bayes shrinkage: a seller three days old is
-judged mostly by its side, one a year old by itself)."""
-
-
 def supply_forecast(model, side: Side) -> np.ndarray:
     """Expected margin of each seller or driver over the next ``ltv_horizon_days``, discounted to today.
 
@@ -179,7 +173,7 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     - activity: margin per active day, the agent's recent margin_rate / exposure
       (an exponentially weighted mean that starts at 0, divided by the same
       weights over its active days, so a new agent is not read as idle), shrunk
-      toward the side's rate by :data:`SHRINK_ACTIVE_DAYS`; it lasts while the
+      toward the side's rate by ``metrics.ltv_shrink_active_days``; it lasts while the
       agent stays, at hazard h = base hazard x the experience multiplier: rate x A(h + d, H).
     - a seller's premium plan: a subscriber pays the fee while it stays; a
       non-subscriber upgrades at its hazard u per day (sellers.premium_upgrade_hazard), so
@@ -201,7 +195,8 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     pooled = side.alive & activated
     side_rate = (float(side.margin_rate[pooled].sum()) / float(side.exposure[pooled].sum())
                  if side.exposure[pooled].sum() > 0 else 0.0)
-    prior = SHRINK_ACTIVE_DAYS / MONTH_DAYS   # in the exponential weights' units (1 = a window of active days)
+    # in the exponential weights' units (1 = a window of active days)
+    prior = model.cfg.metrics.ltv_shrink_active_days / MONTH_DAYS
     own_rate = (side.margin_rate + prior * side_rate) / (side.exposure + prior)
     waiting = ~activated & (side.activation_due != NEVER)
     wait = np.where(waiting, side.activation_due.astype(np.float64) - model.day, 0.0).clip(0)
