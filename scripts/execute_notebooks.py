@@ -11,6 +11,7 @@ the notebooks' text reads from them) then match the model again.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,8 @@ def execute(path: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
+    # stored copies are full runs: never the tests' quick mode (fewer seeds), even if the shell has it set
+    os.environ.pop("TWOSIDED_NOTEBOOK_QUICK", None)
     paths = [Path(a).resolve() for a in argv] or sorted(NOTEBOOKS.glob("*.ipynb"))
     missing = [p for p in paths if not p.exists()]
     if missing:

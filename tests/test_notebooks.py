@@ -1,7 +1,10 @@
 """The teaching notebooks run top to bottom (nbclient, a fresh kernel each).
 
 Each notebook is its own test so pytest-xdist spreads them over workers. A
-cell that raises fails the test with the cell's error.
+cell that raises fails the test with the cell's error. The test runs them in
+quick mode (TWOSIDED_NOTEBOOK_QUICK=1: fewer seeds or replicates, the same
+code on every cell); the stored copies, whose numbers the prose reads, are
+full runs by scripts/execute_notebooks.py.
 """
 from __future__ import annotations
 
@@ -39,7 +42,8 @@ def test_notebook_is_stored_with_its_outputs(name):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, tmp_path):
+def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("TWOSIDED_NOTEBOOK_QUICK", "1")   # the kernel inherits the environment
     book = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(book, timeout=TIMEOUT, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
