@@ -202,23 +202,62 @@ def smallest_first(keys: np.ndarray, limit=None) -> np.ndarray:
     return keep[np.argsort(keys[keep], kind="stable")]
 
 
-def registry() -> dict[str, type[Policy]]:
-    """Every policy by name."""
-    from policies import (
-        fair_disputes,
-        none,
-        onboarding_program,
-        proactive_outreach,
-        referral_incentive,
-        segmented,
-        tech_touch,
-        win_back,
-    )
+BUILT_IN = ("none", "proactive_outreach", "fair_disputes", "tech_touch", "onboarding_program", "referral_incentive",
+            "win_back", "segmented")
+"""The policy library's own modules (policies/<name>.py), imported on first use of :func:`registry`."""
 
-    classes = (none.NoPolicy, proactive_outreach.ProactiveOutreach, fair_disputes.FairDisputes,
-               tech_touch.TechTouch, onboarding_program.OnboardingProgram,
-               referral_incentive.ReferralIncentive, win_back.WinBack, segmented.Segmented)
-    return {c.name: c for c in classes}
+ENTRY_POINT_GROUP = "twosided.policies"
+"""Installed packages add policies under this entry-point group (``name = "module:Class"``), docs/policies.md."""
+
+_registered: dict[str, type[Policy]] = {}
+_loaded = False
+
+
+def register_policy(cls: type[Policy]) -> type[Policy]:
+    """Class decorator: make a :class:`Policy` subclass usable as ``policy=<cls.name>``; returns ``cls``.
+
+    A second, different class under a name already taken is refused (a
+    ValueError naming both), so a plug-in cannot silently replace a policy.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Policy)):
+        raise TypeError(f"register_policy: {cls!r} is not a subclass of policies.Policy")
+    if not isinstance(cls.name, str) or not cls.name.isidentifier():
+        raise TypeError(f"register_policy: {cls.__qualname__}.name must be a Python identifier "
+                        f"(its config key, policy.<name>), not {cls.name!r}")
+    taken = _registered.get(cls.name)
+    if taken is not None and taken is not cls:
+        raise ValueError(f"two CS policies are named {cls.name!r}: {taken.__module__}.{taken.__qualname__} and "
+                         f"{cls.__module__}.{cls.__qualname__}; rename one (its class attribute `name`)")
+    _registered[cls.name] = cls
+    return cls
+
+
+def _load_plugins() -> None:
+    """Import the built-in policy modules and every installed ``twosided.policies`` entry point, once."""
+    global _loaded
+    if _loaded:
+        return
+    import importlib
+    from importlib.metadata import entry_points
+
+    for name in BUILT_IN:
+        importlib.import_module(f"policies.{name}")
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = point.load()
+        except Exception as error:   # a broken plug-in names itself, not a traceback deep in importlib
+            raise ConfigError(f"entry point {ENTRY_POINT_GROUP}:{point.name}", point.value,
+                              f"an importable Policy class (importing it failed: {error})") from error
+        if isinstance(loaded, type) and issubclass(loaded, Policy):
+            register_policy(loaded)
+    _loaded = True
+
+
+def registry() -> dict[str, type[Policy]]:
+    """Every policy by name: the built-in ones, installed plug-ins and any class decorated with
+    :func:`register_policy`."""
+    _load_plugins()
+    return dict(_registered)
 
 
 def build_policies(policy_cfg: Any, market, cs_conf) -> list[Policy]:

@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.base import Params, Policy
+from policies.base import Params, Policy, register_policy
 from sim.cs import KIND
 
 
+@register_policy
 class FairDisputes(Policy):
     name = "fair_disputes"
     staff_side = "drivers"

@@ -11,9 +11,10 @@ Cost: ``cost_per_agent`` for each new agent enrolled, within
 """
 from __future__ import annotations
 
-from policies.base import Params, Policy
+from policies.base import Params, Policy, register_policy
 
 
+@register_policy
 class OnboardingProgram(Policy):
     name = "onboarding_program"
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.base import Params, Policy, first_eligible
+from policies.base import Params, Policy, first_eligible, register_policy
 
 
+@register_policy
 class ProactiveOutreach(Policy):
     name = "proactive_outreach"
 

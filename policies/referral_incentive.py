@@ -13,9 +13,10 @@ Cost: ``bonus`` per referred agent who joins (an incentive, in
 """
 from __future__ import annotations
 
-from policies.base import Params, Policy
+from policies.base import Params, Policy, register_policy
 
 
+@register_policy
 class ReferralIncentive(Policy):
     name = "referral_incentive"
 

@@ -11,11 +11,12 @@ call plus a tiny cost per SMB message.
 """
 from __future__ import annotations
 
-from policies.base import Params, Policy
+from policies.base import Params, Policy, register_policy
 from policies.proactive_outreach import ProactiveOutreach
 from policies.tech_touch import TechTouch
 
 
+@register_policy
 class Segmented(Policy):
     name = "segmented"
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.base import Params, Policy, first_eligible
+from policies.base import Params, Policy, first_eligible, register_policy
 
 
+@register_policy
 class TechTouch(Policy):
     name = "tech_touch"
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.base import Params, Policy, smallest_first
+from policies.base import Params, Policy, register_policy, smallest_first
 
 
+@register_policy
 class WinBack(Policy):
     name = "win_back"
 
