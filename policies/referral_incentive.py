@@ -18,6 +18,7 @@ from policies.base import Params, Policy
 
 class ReferralIncentive(Policy):
     name = "referral_incentive"
+    side_wide = True   # promoters' referral rate: one multiplier per side
 
     def configure(self, p: Params, market) -> None:
         self.sides = p.sides("sides", market)
