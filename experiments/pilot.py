@@ -87,6 +87,7 @@ class Settings:
     out: Any = None
     progress: bool = True
     model: list = field(default_factory=list)
+    policy_overrides: list = field(default_factory=list)   # policy.NAME.KEY=VALUE: the piloted policy's parameters
     args: list = field(default_factory=list)
 
 
@@ -107,6 +108,7 @@ def parse_args(args: list[str]) -> Settings:
 
     values: dict[str, Any] = OmegaConf.to_container(OmegaConf.load(PILOT_YAML))
     model: list[str] = []
+    policy_overrides: list[str] = []
     for arg in args:
         if "=" not in arg or arg.startswith("-"):
             raise ConfigError("argument", arg, "key=value pairs: pilot keys (" + ", ".join(_ALLOWED)
@@ -117,9 +119,11 @@ def parse_args(args: list[str]) -> Settings:
                 values[key] = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]
             except Exception:  # noqa: BLE001 - any parse failure is the user's value
                 raise ConfigError(key, raw, _ALLOWED[key]) from None
-        elif key.lstrip("+~") == "policy" or key.lstrip("+~").startswith("policy."):
+        elif key.lstrip("+~").startswith("policy."):
+            policy_overrides.append(arg)   # the piloted policy's parameters: checked when composed
+        elif key.lstrip("+~") == "policy":
             raise ConfigError(key, raw, "the piloted policy is the key policy=NAME (one policy); its parameters "
-                              "live in conf/policy/NAME.yaml")
+                              "are policy.NAME.KEY=VALUE overrides of conf/policy/NAME.yaml")
         elif key.lstrip("+~") == "days":
             raise ConfigError(key, raw, _ALLOWED["days"])
         else:
@@ -127,7 +131,7 @@ def parse_args(args: list[str]) -> Settings:
     unknown = sorted(set(values) - set(_ALLOWED))
     if unknown:
         raise ConfigError(unknown[0], values[unknown[0]], f"a key of {PILOT_YAML.name}: " + ", ".join(_ALLOWED))
-    s = Settings(model=model, args=list(args))
+    s = Settings(model=model, policy_overrides=policy_overrides, args=list(args))
     for key in ("policy", "design", "metric", "side"):
         if not isinstance(values[key], str) or not values[key].strip():
             raise ConfigError(key, values[key], _ALLOWED[key])
@@ -187,7 +191,8 @@ class Plan:
         s = self.settings
         return {"policy": s.policy, "designs": self.designs, "share": s.share, "days": s.days,
                 "replicates": s.replicates, "side": self.side, "zones_per_axis": s.zones_per_axis,
-                "period_days": s.period_days, "model": s.model, "seed": self.base_seed, **provenance()}
+                "period_days": s.period_days, "model": s.model, "policy_overrides": s.policy_overrides,
+                "seed": self.base_seed, **provenance()}
 
 
 @dataclass
@@ -241,7 +246,7 @@ def plan(settings: Settings) -> Plan:
 
     model = [*settings.model, f"days={settings.days}"]
     configs = {"nobody": to_typed(compose_config([*model, "policy=none"])),
-               "everyone": to_typed(compose_config([*model, f"policy={settings.policy}"]))}
+               "everyone": to_typed(compose_config([*model, f"policy={settings.policy}", *settings.policy_overrides]))}
     cfg = configs["everyone"]
     market = cfg.market
     policies = build_policies(cfg.policy, market, cfg.cs)
