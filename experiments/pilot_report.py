@@ -47,7 +47,7 @@ def figure(result: PilotResult, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     table, reps = result.table, result.replicates
-    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.9 * len(table)))
+    fig, ax = plt.subplots(figsize=(7, 1.4 + 0.9 * len(table)))
     for i, row in enumerate(table.itertuples()):
         d = reps[reps["design"] == row.design]
         offsets = np.linspace(-0.25, 0.25, len(d)) if len(d) > 1 else np.zeros(1)
@@ -62,7 +62,7 @@ def figure(result: PilotResult, path: Path) -> None:
     metric = result.plan.metric
     ax.set_xlabel(f"effect on {result.plan.side}' {metric} ({p_unit(metric)})")
     ax.set_title(f"{result.plan.settings.policy}: pilot estimate vs rollout effect")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
