@@ -124,8 +124,6 @@ def parse_args(args: list[str]) -> Settings:
         elif key.lstrip("+~") == "policy":
             raise ConfigError(key, raw, "the piloted policy is the key policy=NAME (one policy); its parameters "
                               "are policy.NAME.KEY=VALUE overrides of conf/policy/NAME.yaml")
-        elif key.lstrip("+~") == "days":
-            raise ConfigError(key, raw, _ALLOWED["days"])
         else:
             model.append(arg)
     unknown = sorted(set(values) - set(_ALLOWED))
