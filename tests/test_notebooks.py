@@ -22,7 +22,11 @@ def test_the_three_teaching_notebooks_exist():
             "03_sweeps_and_sensitivity.ipynb"} <= names
 
 
-STORED_WITH_OUTPUTS = ("01_network_effects.ipynb", "03_sweeps_and_sensitivity.ipynb")
+STORED_WITH_OUTPUTS = ("01_network_effects.ipynb", "03_sweeps_and_sensitivity.ipynb", "04_pilots.ipynb")
+# 04 simulates 40 runs of 90 days at scale=small (pilots and rollouts of two cities; minutes on 2 cores):
+# it is stored with its outputs and re-executed by scripts/execute_notebooks.py, not by the suite
+NOT_IN_SUITE = ("04_pilots.ipynb",)
+RUN_IN_SUITE = [p for p in NOTEBOOKS if p.name not in NOT_IN_SUITE]
 
 
 @pytest.mark.parametrize("name", STORED_WITH_OUTPUTS)
@@ -38,7 +42,7 @@ def test_notebook_is_stored_with_its_outputs(name):
     assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs), "no stored figure"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", RUN_IN_SUITE, ids=[p.stem for p in RUN_IN_SUITE])
 def test_notebook_runs_top_to_bottom(path, tmp_path):
     book = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(book, timeout=TIMEOUT, kernel_name="python3",
