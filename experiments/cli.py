@@ -1,4 +1,4 @@
-"""The `twosided` command: run, compare, collect, bench, app."""
+"""The `twosided` command: run, compare, pilot, collect, bench, app."""
 from __future__ import annotations
 
 import importlib
@@ -20,6 +20,9 @@ commands:
   bench [--quick] [--out PATH]  performance benchmarks -> a table and bench.json
   calibrate data=PATH  fit BG/NBD + Gamma-Gamma (and sBG: survival=PATH) to a transaction log -> market config,
                        holdout forecast report (holdout_days=N); see docs/calibration.md
+  pilot [k=v]          a pilot of a policy under each design vs the rollout's true effect -> report folder
+                       (policy=fair_disputes design=all|buyers|sellers|drivers|clusters|switchback share=0.5
+                       days=90 replicates=4 out=DIR; other key=value: model overrides), see conf/pilot.yaml
   app [--port N] [--host H]  the interactive teaching page (Mesa SolaraViz) on http://127.0.0.1:8765
   warmup               compile the engine's kernels into numba's cache (make install runs it)
   help                 this text
@@ -33,6 +36,7 @@ COMMANDS = {"run": "experiments.run", "compare": "experiments.compare", "collect
             "optimize": "experiments.optimize",
             "bench": "experiments.bench",
             "calibrate": "experiments.calibrate",
+            "pilot": "experiments.pilot",
             "app": "experiments.app",
             "warmup": "experiments.warmup"}
 

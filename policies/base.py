@@ -130,6 +130,7 @@ class Policy:
     name: ClassVar[str] = ""
     extra_staff: int = 0          # desk staff the policy adds (paid by it)
     staff_side: str = "drivers"   # the side its extra staff serve
+    side_wide: ClassVar[bool] = False   # sets a lever on a whole side at once (a pilot can only switch it by period)
 
     def __init__(self, params: Any, market, cs_conf, key: str | None = None):
         self.market_name = market.name

@@ -19,6 +19,7 @@ from policies.base import Params, Policy, register_policy
 @register_policy
 class ReferralIncentive(Policy):
     name = "referral_incentive"
+    side_wide = True   # promoters' referral rate: one multiplier per side
 
     def configure(self, p: Params, market) -> None:
         self.sides = p.sides("sides", market)

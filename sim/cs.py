@@ -500,7 +500,8 @@ class ObservableView:
         since (not scored yet) are not in it. Filtering it keeps the order,
         so the first eligible ids are the lowest-health eligible agents.
         """
-        return self._ops._health_rank(self._name).view()
+        rank = self._ops._health_rank(self._name)
+        return rank.view() if self._ops.treatment is None else self._ro(self._ops.treated_only(self._name, rank))
 
     @property
     def name(self) -> str:
@@ -521,7 +522,7 @@ class ObservableView:
 
     @property
     def alive_ids(self):
-        return self._ro(np.flatnonzero(self._values("alive")))
+        return self._ro(self._ops.treated_only(self._name, np.flatnonzero(self._values("alive"))))
 
     segment = property(lambda self: self._ro(self._values("segment")))
     channel = property(lambda self: self._ro(self._values("channel")))
@@ -602,6 +603,7 @@ class CSOps:
         self._bands: dict = {}
         self._ranks: dict[str, np.ndarray] = {}      # side -> ids by health, for the last computation
         self._settled: dict[str, int] = {}          # side -> ids below this have all been activated
+        self.treatment = getattr(model, "treatment", None)   # a pilot's sim.treatment.Assignment, or None
         # wall-clock seconds spent (for benchmarks; never written to results): the desk's submit and
         # advance, and all of operate() (which includes them)
         self.seconds = {"desk": 0.0, "cs_total": 0.0}
@@ -1044,6 +1046,18 @@ class CSOps:
     def _index(self, policy) -> int:
         return self.policies.index(policy)
 
+    def treated_only(self, side: str, ids) -> np.ndarray:
+        """The agents among ``ids`` that a pilot lets policies act on today (all of them outside a pilot).
+
+        The one filter of a pilot (sim/treatment.py): the view's lists
+        (``alive_ids``, ``by_health``), every action and every lever pass
+        through it, so a policy only ever reaches treated agents.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.treatment is None or ids.size == 0:
+            return ids
+        return ids[self.treatment.treated(side, ids, self.day)]
+
     def contact(self, policy, side: str, ids, *, cost_each: float, level: float, weight,
                 onboarding_fix=0.0, kind: str = "touch", account: str | None = None) -> np.ndarray:
         """Touch agents (staff call or, with ``kind="nudge"``, an automated message); return those touched.
@@ -1060,9 +1074,13 @@ class CSOps:
         """
         name = policy.name
         ids = np.asarray(ids, dtype=np.int64)
+        weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), ids.shape)
+        fix = np.broadcast_to(np.asarray(onboarding_fix, dtype=np.float64), ids.shape)
+        if self.treatment is not None:
+            keep = self.treatment.treated(side, ids, self.day)
+            ids, weight, fix = ids[keep], weight[keep], fix[keep]
         k = self._grant(account or name, ids.size, cost_each, 1.0)
-        weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), ids.shape)[:k]
-        fix = np.broadcast_to(np.asarray(onboarding_fix, dtype=np.float64), ids.shape)[:k]
+        weight, fix = weight[:k], fix[:k]
         ids = ids[:k]
         if k == 0:
             return ids
@@ -1110,7 +1128,7 @@ class CSOps:
         """
         name = policy.name
         m, s, st, day = self._model, self._model.sides[side], self.state[side], self.day
-        ids = np.asarray(ids, dtype=np.int64)
+        ids = self.treated_only(side, ids)
         k = self._grant(account or name, ids.size, offer_cost + incentive * accept_prob, 1.0)
         ids = ids[:k]
         if k == 0:
@@ -1145,15 +1163,20 @@ class CSOps:
         """From now on new agents of ``side`` get ``boost`` onboarding quality, at a cost each (budgeted)."""
         self.levers.onboarding[side] = (policy.name, float(boost), float(cost_per_agent))
 
-    def onboarding_boost(self, side: str, count: int) -> tuple[int, float]:
-        """Engine: how many of ``count`` new agents get the boost today, and the boost."""
+    def onboarding_boost(self, side: str, ids: np.ndarray) -> tuple[np.ndarray, float]:
+        """Engine: which of today's new agents ``ids`` get the boost (a mask: the first ones the budget
+        allows, among those a pilot treats), and the boost."""
+        boosted = np.zeros(ids.size, dtype=bool)
         lever = self.levers.onboarding.get(side)
-        if lever is None or count == 0:
-            return 0, 0.0
+        if lever is None or ids.size == 0:
+            return boosted, 0.0
         name, boost, cost = lever
-        k = self._grant(name, count, cost, 1.0)
+        eligible = np.flatnonzero(self.treatment.treated(side, ids, self.day)) if self.treatment is not None \
+            else np.arange(ids.size)
+        k = self._grant(name, eligible.size, cost, 1.0)
+        boosted[eligible[:k]] = True
         self.charge(name, side, k * cost)
-        return k, boost
+        return boosted, boost
 
     def set_referral_bonus(self, policy, side: str, rate_multiplier: float, bonus: float) -> None:
         """From now on promoters of ``side`` refer ``rate_multiplier`` times as often, for a bonus each."""
@@ -1162,7 +1185,8 @@ class CSOps:
     def referral_multiplier(self, side: str) -> tuple[float, float]:
         """Engine: today's referral multiplier and bonus (1, 0 when no programme or its budget is spent)."""
         lever = self.levers.referral.get(side)
-        if lever is None:
+        # a side-wide lever can follow a pilot's periods only (experiments/pilot.py refuses other designs)
+        if lever is None or (self.treatment is not None and not self.treatment.period_treated(self.day)):
             return 1.0, 0.0
         name, mult, bonus = lever
         if self.remaining_budget(name) < bonus:
@@ -1194,6 +1218,9 @@ class CSOps:
         if low is None or low[0].size == 0:
             return np.empty(0, np.int64)
         ids, sub, unfair, score = low
+        if self.treatment is not None:
+            keep = self.treatment.treated("drivers", ids, self.day)
+            ids, sub, unfair, score = ids[keep], sub[keep], unfair[keep], score[keep]
         p = np.where(unfair, contest_unfair, contest_fair)
         contests = self._model.streams.uniform("cs.dispute_contest", self.day, ids, sub=sub) < p
         return self.submit(self._index(policy), "drivers", ids[contests], "rating_dispute", service_minutes,
@@ -1208,7 +1235,7 @@ class CSOps:
         """
         m, st = self._model, self.state["drivers"]
         due = drivers_rules.due_for_deactivation(m.sides["drivers"], m.market.drivers)
-        due = due[~st.appeal_open[due]]
+        due = self.treated_only("drivers", due[~st.appeal_open[due]])
         appeals = due[m.streams.uniform("cs.appeal_contest", ATTRIBUTE_DAY, due,
                                         sub=st.appeals[due].astype(np.int64)) < contest]
         st.appeal_open[appeals] = True

@@ -48,11 +48,13 @@ class Marketplace(mesa.Model):
     :class:`sim.result.Result`. ``step()`` advances one day (for the app).
     """
 
-    def __init__(self, cfg: Config, policies: list | None = None):
+    def __init__(self, cfg: Config, policies: list | None = None, treatment=None):
         """``policies``: ready Policy objects; by default those ``cfg.policy`` names, built by the registered
-        policy library (sim/policy_hook.py)."""
+        policy library (sim/policy_hook.py). ``treatment``: a pilot's sim.treatment.Assignment (policies then
+        act on treated agents only), or None: every agent is treated."""
         super().__init__(seed=cfg.seed)
         self.cfg = cfg
+        self.treatment = treatment
         self.market = cfg.market
         self.streams = Streams(cfg.seed)
         self._neutral = np.empty(0, dtype=np.float32)
@@ -129,9 +131,9 @@ class Marketplace(mesa.Model):
             counts = [n for _, n, _ in arrivals]
             channel = np.repeat([CHANNEL[c] for c, _, _ in arrivals], counts).astype(np.int8)
             cac = np.repeat([c for _, _, c in arrivals], counts)
-            boosted, boost = self.cs.onboarding_boost(side, count)   # an onboarding programme's first agents
-            for part, extra in ((slice(0, boosted), boost), (slice(boosted, count), 0.0)):
-                if part.stop > part.start:
+            boosted, boost = self.cs.onboarding_boost(side, ids)   # an onboarding programme's first agents
+            for part, extra in ((boosted, boost), (~boosted, 0.0)):
+                if part.any():
                     init_common(s, ids[part], self.day, channel[part], cac[part], conf, self.market.satisfaction,
                                 self.streams, onboarding_boost=extra)
         referred = s.channel[ids] == CHANNEL["referral"]

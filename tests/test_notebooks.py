@@ -25,7 +25,8 @@ def test_the_three_teaching_notebooks_exist():
             "03_sweeps_and_sensitivity.ipynb"} <= names
 
 
-STORED_WITH_OUTPUTS = ("01_network_effects.ipynb", "03_sweeps_and_sensitivity.ipynb")
+STORED_WITH_OUTPUTS = ("01_network_effects.ipynb", "03_sweeps_and_sensitivity.ipynb", "04_pilots.ipynb")
+RUN_IN_SUITE = NOTEBOOKS   # every notebook, in quick mode (04's full run is 40 runs at scale=small)
 
 
 @pytest.mark.parametrize("name", STORED_WITH_OUTPUTS)
@@ -41,7 +42,7 @@ def test_notebook_is_stored_with_its_outputs(name):
     assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs), "no stored figure"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", RUN_IN_SUITE, ids=[p.stem for p in RUN_IN_SUITE])
 def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TWOSIDED_NOTEBOOK_QUICK", "1")   # the kernel inherits the environment
     book = nbformat.read(path, as_version=4)
