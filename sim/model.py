@@ -8,6 +8,7 @@ share their luck.
 """
 from __future__ import annotations
 
+import logging
 import math
 
 import mesa
@@ -30,6 +31,7 @@ from agents.lifecycle import (
     init_common,
     move_satisfaction,
 )
+from sim import config_hook
 from sim.attraction import Attraction
 from sim.config import Config
 from sim.cs import CSOps
@@ -39,6 +41,17 @@ from sim.policy_hook import build_policies
 from sim.streams import Streams
 
 _SIDE_RULES = {"buyers": buyers_rules, "sellers": sellers_rules, "drivers": drivers_rules}
+# mesa.Model logs every step at INFO (a line per simulated day); its warnings still show.
+logging.getLogger("MESA").setLevel(logging.WARNING)
+
+
+def _override_value(value) -> str:
+    """A Python value as Hydra override text: lists as [a,b], booleans as true/false."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    return str(value)
 
 
 class Marketplace(mesa.Model):
@@ -46,11 +59,21 @@ class Marketplace(mesa.Model):
 
     ``Marketplace(cfg).run()`` simulates ``cfg.days`` days and returns a
     :class:`sim.result.Result`. ``step()`` advances one day (for the app).
+    ``Marketplace(market="rides", scale="small", seed=3, days=90, cs__staff=4)``
+    composes the config from conf/ (for notebooks and Mesa's ``batch_run``).
     """
 
-    def __init__(self, cfg: Config, policies: list | None = None):
-        """``policies``: ready Policy objects; by default those ``cfg.policy`` names, built by the registered
-        policy library (sim/policy_hook.py)."""
+    def __init__(self, cfg: Config | None = None, policies: list | None = None, **settings):
+        """``cfg``: a validated Config; or none, and ``settings`` as keywords: ``market``, ``scale``,
+        ``seed``, ``policy`` and any config key, dotted keys written with ``__`` (``cs__staff=4``
+        for ``cs.staff=4``), composed by the registered composer (sim/config_hook.py).
+        ``policies``: ready Policy objects; by default those ``cfg.policy`` names, built by the
+        registered policy library (sim/policy_hook.py)."""
+        if cfg is None:
+            cfg = config_hook.compose([f"{key.replace('__', '.')}={_override_value(value)}"
+                                       for key, value in settings.items()])
+        elif settings:
+            raise TypeError(f"Marketplace: give a Config or keyword settings, not both ({', '.join(settings)})")
         super().__init__(seed=cfg.seed)
         self.cfg = cfg
         self.market = cfg.market
