@@ -182,6 +182,16 @@ class Marketplace(mesa.Model):
         self._record(day)
         self.day += 1
 
+    @property
+    def datacollector(self) -> mesa.DataCollector:
+        """The daily figures so far as a mesa.DataCollector (``model_vars``: column -> one value per day),
+        so Mesa's ``batch_run`` collects them; built on access from the ledger, nothing per step."""
+        collector = mesa.DataCollector()
+        rows = self.ledger.rows
+        columns = dict.fromkeys(key for row in rows for key in row)
+        collector.model_vars = {key: [row.get(key) for row in rows] for key in columns}
+        return collector
+
     def branch(self) -> "Marketplace":
         """A deep copy of the whole state (arrays, desk, ledger); both continue independently.
 
