@@ -55,7 +55,8 @@ def _share(flags: np.ndarray) -> tuple[float, str]:
 def rides_run(seed: int = FACTS_SEED) -> tuple[pd.DataFrame, np.ndarray]:
     """The rides market at scale=default for :data:`RIDES_DAYS` days: (agents table, hours of each driver
     working in the last week, on this platform)."""
-    from sim import Marketplace, load_config
+    from experiments.config import load_config
+    from sim import Marketplace
     from sim.result import build_result
 
     model = Marketplace(load_config(["market=rides", f"days={RIDES_DAYS}", f"seed={seed}"]))
@@ -74,7 +75,8 @@ def rides_run(seed: int = FACTS_SEED) -> tuple[pd.DataFrame, np.ndarray]:
 @functools.lru_cache(maxsize=2)
 def goods_run(seed: int = FACTS_SEED):
     """The goods market at scale=default for a year: (agents table, config)."""
-    from sim import Marketplace, load_config
+    from experiments.config import load_config
+    from sim import Marketplace
 
     cfg = load_config(["market=goods", f"seed={seed}"])
     return Marketplace(cfg).run().agents, cfg

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from agents.base import Side
+from experiments.config import load_config
 from policies.base import Policy
-from sim import ConfigError, Marketplace, load_config
+from sim import ConfigError, Marketplace
 from sim.cs import LatentAccessError, ObservableView, auc
 from sim.metrics import monthly_churn_series
 

@@ -15,11 +15,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from experiments.config import load_config
 from policies.base import first_eligible, smallest_first
 from policies.proactive_outreach import ProactiveOutreach
 from policies.tech_touch import TechTouch
 from policies.win_back import WinBack
-from sim import Marketplace, load_config
+from sim import Marketplace
 from sim.cs import BANDS, KIND, KINDS, REACTIVE, SIDE_CODE, VECTORS, LatentAccessError, ObservableView, _rank_by_health
 
 ALL_POLICIES = ("policy=[fair_disputes,onboarding_program,proactive_outreach,referral_incentive,segmented,"

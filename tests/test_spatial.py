@@ -367,7 +367,7 @@ def test_drivers_who_stay_put_drift_above_the_torus_law():
 
 
 def test_reposition_config_errors_name_the_key_and_what_is_allowed():
-    from sim import load_config
+    from experiments.config import load_config
     from sim.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"market\.drivers\.reposition\.rule.*teleport.*stay, random_walk, "
