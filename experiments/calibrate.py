@@ -45,9 +45,11 @@ from agents import buyers as buyers_rules
 from experiments import fitting
 from experiments.checks import OutputError, check_output_dir, output_fault
 from experiments.config import CONF_DIR, USER_CONFIG_ENV, group_file, group_options
-from sim.streams import ATTRIBUTE_DAY, Streams
+from sim.streams import ATTRIBUTE_DAY, Streams, declare_streams
 
 PERIOD_DAYS = 30  # the engine's churn probabilities are per 30-day month
+declare_streams(__name__, ("calibrate.alive", "calibrate.posterior_rate", "calibrate.posterior_dropout",
+                           "calibrate.trial_basket"))
 
 
 class CalibrationError(ValueError):

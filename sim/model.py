@@ -38,7 +38,7 @@ from sim.cs import CSOps
 from sim.matching import NO_MATCH, choose_sellers, dispatch
 from sim.metrics import MONTH_DAYS, DailyLedger, survey
 from sim.policy_hook import build_policies
-from sim.streams import Streams
+from sim.streams import Streams, combine_keys
 
 _SIDE_RULES = {"buyers": buyers_rules, "sellers": sellers_rules, "drivers": drivers_rules}
 # mesa.Model logs every step at INFO (a line per simulated day); its warnings still show.
@@ -340,7 +340,7 @@ class Marketplace(mesa.Model):
         conf = self.market.drivers
         rows = np.flatnonzero(matched)
         d = driver[rows]
-        trip = ids[rows] * 64 + k[rows]   # a trip's key: the rider and the rider's purchase number
+        trip = combine_keys(ids[rows], k[rows])   # a trip's key: the rider and the rider's purchase number
         fault, unfair, score = drivers_rules.rate_trips(drivers, d, day, conf, self.streams, trip_sub=trip)
         at_fault_out[rows] = fault
         low = fault | unfair

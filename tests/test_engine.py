@@ -61,7 +61,7 @@ def test_agents_table_has_one_row_per_agent(tiny):
 def test_nearest_driver_distance_matches_torus_result():
     from sim.spatial import expected_nearest_distance, nearest_distance
     from sim.streams import Streams
-    s = Streams(11)
+    s = Streams(11, any_name=True)
     n, queries = 2000, 20000
     d = nearest_distance(s.uniform("qx", 0, np.arange(queries)), s.uniform("qy", 0, np.arange(queries)),
                          s.uniform("px", 0, np.arange(n)), s.uniform("py", 0, np.arange(n)))
