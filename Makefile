@@ -24,6 +24,7 @@ test: $(STAMP)
 	bash scripts/install_chromium.sh
 	bash scripts/install_slurm.sh
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -q
 
 # Regenerate tests/golden/ after an intended change of behaviour; say why in the commit.

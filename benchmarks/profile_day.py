@@ -14,7 +14,6 @@ that is ``twosided bench``.
 from __future__ import annotations
 
 import collections
-import logging
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,6 @@ STEPS = ("_acquire", "_onboard", "_match_and_settle", "_supply_experience", "_cs
 
 
 def main(overrides: list[str]) -> None:
-    logging.getLogger("MESA").setLevel(logging.WARNING)
     from experiments.config import load_config
     from sim import Marketplace
 

@@ -18,12 +18,11 @@ it changed against the defaults (``weight 0.05 -> 0.025``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from experiments.config import group_file, group_options
 from sim.config import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 ARMS_ALLOWED = ("`all`, or a list of arms: a policy of conf/policy/ ({policies}), a composition a+b or [a,b], "
                 "a variant policy(key=value,...) changing parameters of its conf/policy/ file, or a named arm of "
                 "conf/arm/ ({named})")
@@ -137,16 +136,11 @@ def flatten(mapping: dict, prefix: str = "") -> dict:
     return out
 
 
-def options(group: str) -> list[str]:
-    """The options of a config group (the YAML files in conf/<group>/)."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
 def policy_defaults(policy: str) -> dict:
     """The flattened parameters of a policy's conf/policy/ file ({dotted key: default})."""
     from omegaconf import OmegaConf
 
-    loaded = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "policy" / f"{policy}.yaml")) or {}
+    loaded = OmegaConf.to_container(OmegaConf.load(group_file("policy", policy))) or {}
     return flatten(loaded.get(policy) or {})
 
 
@@ -155,8 +149,8 @@ class ArmParser:
 
     def __init__(self, key: str = "arms"):
         self.key = key
-        self.policies = options("policy")
-        self.named = options("arm")
+        self.policies = group_options("policy")
+        self.named = group_options("arm")
 
     def allowed(self) -> str:
         return ARMS_ALLOWED.format(policies=", ".join(self.policies), named=", ".join(self.named) or "none yet")
@@ -254,7 +248,7 @@ class ArmParser:
         """An arm of conf/arm/NAME.yaml: ``policies: {policy: {param: value}}`` and a ``description``."""
         from omegaconf import OmegaConf
 
-        path = CONF_DIR / "arm" / f"{name}.yaml"
+        path = group_file("arm", name)
         spec = OmegaConf.to_container(OmegaConf.load(path)) or {}
         unknown = set(spec) - {"policies", "description"}
         policies = spec.get("policies")

@@ -5,7 +5,7 @@
     twosided bench --out PATH      where to write the JSON (default: bench.json)
     twosided bench --only goods-1M --only pair-100k   cases whose name contains any of these
 
-The cases, how they are timed and what each figure means: benchmarks/bench.py.
+The cases, how they are timed and what each figure means: experiments/benchmark.py.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def main(args: list[str]) -> int:
                         help="run only the cases whose name contains TEXT (repeatable)")
     options = parser.parse_args(args)
 
-    from benchmarks.bench import default_cases, format_table, machine, run_cases, target_checks
+    from experiments.benchmark import default_cases, format_table, machine, run_cases, target_checks
     from experiments.checks import check_output_dir
     from sim.config import ConfigError
 

@@ -7,9 +7,10 @@ Reads a transaction log (one row per order: customer, date, amount), counts
 orders by the same customer on the same day as one transaction, fits BG/NBD
 (purchase rate and drop-out, in days) and Gamma-Gamma (spend per transaction)
 by maximum likelihood (experiments/fitting.py), and writes into the output
-folder ``fit.json``, ``market_calibrated.yaml`` (a market config carrying the
-fitted parameters) and, with ``holdout_days=N``, the holdout forecast check:
-``holdout.parquet`` and ``report.md`` / ``report.html``.
+folder ``fit.json``, ``market/<name>.yaml`` (a market config carrying the
+fitted parameters, usable as ``market=PATH`` by every command) and, with
+``holdout_days=N``, the holdout forecast check: ``holdout.parquet`` and
+``report.md`` / ``report.html``.
 
 Time convention (days): day 0 is the log's first date; a customer's first
 transaction (its trial, in BG/NBD terms) is at the middle of its first day,
@@ -40,14 +41,15 @@ import pandas as pd
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from agents import buyers as buyers_rules  # noqa: E402
-from experiments import fitting  # noqa: E402
-from experiments.checks import OutputError, check_output_dir, output_fault  # noqa: E402
-from sim.streams import ATTRIBUTE_DAY, Streams  # first: importing sim loads the engine in its own order
+from agents import buyers as buyers_rules
+from experiments import fitting
+from experiments.checks import OutputError, check_output_dir, output_fault
+from experiments.config import CONF_DIR, USER_CONFIG_ENV, group_file, group_options
+from sim.streams import ATTRIBUTE_DAY, Streams, declare_streams
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = ROOT / "conf"
 PERIOD_DAYS = 30  # the engine's churn probabilities are per 30-day month
+declare_streams(__name__, ("calibrate.alive", "calibrate.posterior_rate", "calibrate.posterior_dropout",
+                           "calibrate.trial_basket"))
 
 
 class CalibrationError(ValueError):
@@ -94,7 +96,7 @@ def load_options(args: list[str]):
     if not isinstance(opts.outlying_gap_days, int) or opts.outlying_gap_days < 1:
         raise CalibrationError(f"twosided calibrate: outlying_gap_days={opts.outlying_gap_days!r} must be a whole "
                                f"number of days >= 1.")
-    markets = sorted(p.stem for p in (CONF_DIR / "market").glob("*.yaml"))
+    markets = group_options("market")
     if opts.market not in markets:
         raise CalibrationError(f"twosided calibrate: market={opts.market!r} is not in conf/market/ "
                                f"(one of {', '.join(markets)}).")
@@ -560,7 +562,7 @@ def engine_cohort_survival(overrides: list[str], side: str = "sellers", months: 
 def market_config(base_market: str, bgnbd: dict | None, spend: dict | None, churn: dict | None,
                   side: str, source: str) -> tuple[str, dict]:
     """The YAML text of a market config (conf/market/<name>.yaml) and the overrides it amounts to."""
-    base = OmegaConf.load(CONF_DIR / "market" / f"{base_market}.yaml")
+    base = OmegaConf.load(group_file("market", base_market))
     defaults = OmegaConf.to_container(base.get("defaults")) if "defaults" in base else None
     body = OmegaConf.to_container(base)
     body.pop("defaults", None)
@@ -582,7 +584,7 @@ def market_config(base_market: str, bgnbd: dict | None, spend: dict | None, chur
     text = [f"# Calibrated by `twosided calibrate` from {source} on {datetime.now():%Y-%m-%d %H:%M}.",
             f"# Starts from conf/market/{base_market}.yaml; fitted values: buyers.purchase (BG/NBD, days),",
             "# buyers.spend (Gamma-Gamma, currency), and a supply side's churn (shifted-beta-geometric, per month).",
-            "# Save as conf/market/<name>.yaml and run `twosided run market=<name>`."]
+            "# Use it as `twosided run market=PATH_OF_THIS_FILE` (or compare, sensitivity, optimize)."]
     if defaults is not None:
         text.append(OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults})).rstrip())
     text.append(OmegaConf.to_yaml(merged).rstrip())
@@ -792,12 +794,14 @@ def calibrate(opts) -> tuple[Path, dict]:
     final, out = check_output_dir(out, "out"), out / ".partial"  # files are written here, then moved, fit.json last
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    (out / "market_calibrated.yaml").write_text(text)
-    usage = (f"cp {out / 'market_calibrated.yaml'} conf/market/{opts.name}.yaml\n"
-             f"twosided run market={opts.name} experience_effects=false   # the calibrated baseline\n"
-             f"(or, without copying: twosided run market={opts.market} "
-             + " ".join(f"{k}={v:.6g}" for k, v in overrides.items()) + ")")
-    result.update({"market_config": "market_calibrated.yaml", "base_market": opts.market, "overrides": overrides,
+    market_file = Path("market") / f"{opts.name}.yaml"  # a market/ folder, so market=PATH composes it
+    (out / "market").mkdir()
+    (out / market_file).write_text(text)
+    usage = (f"twosided run market={final / market_file} experience_effects=false   # the calibrated baseline\n"
+             f"twosided compare market={final / market_file}\n"
+             f"(or copy it into ${USER_CONFIG_ENV}/market/ and use market={opts.name}; or, without the file: "
+             f"twosided run market={opts.market} " + " ".join(f"{k}={v:.6g}" for k, v in overrides.items()) + ")")
+    result.update({"market_config": str(market_file), "base_market": opts.market, "overrides": overrides,
                    "notes": notes, "usage": usage})
     if tracking is not None:
         tracking.to_parquet(out / "holdout.parquet", index=False)

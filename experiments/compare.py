@@ -54,12 +54,13 @@ import pandas as pd
 
 from experiments import report, tables
 from experiments.arms import Arm, ArmParser
+from experiments.config import CONF_DIR
 from experiments.folder import OutputFolder, provenance
 from experiments.tables import CRN_CHECK_METRICS, TENURE_STEP  # noqa: F401 - part of this module's interface
 from sim.config import SIDES, ConfigError
 from sim.metrics import MONTH_DAYS
 
-COMPARE_YAML = Path(__file__).resolve().parent.parent / "conf" / "compare.yaml"
+COMPARE_YAML = CONF_DIR / "compare.yaml"
 CONFIG_YAML = COMPARE_YAML.with_name("config.yaml")
 SIDE_METRICS = ("monthly_churn", "ltv", "ltv_orders", "ltv_cac", "cac", "nps", "csat", "activation_30d", "ttfv_days",
                 "activation_failure", "relapse_rate", "active_end", "active_mean", "agent_days", "joined", "churned",

@@ -8,6 +8,8 @@ is allowed.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
+import os
 import re
 import sys
 from pathlib import Path
@@ -22,8 +24,14 @@ from omegaconf.errors import OmegaConfBaseException
 from experiments.checks import check_memory, did_you_mean
 from policies import build_policies
 from sim.config import Config, ConfigError, validate
+from sim.config_hook import register_config_composer
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# The package's conf/, installed as the package twosided_conf (pyproject.toml); a pip install
+# unpacks it as plain files, so it is a real folder in editable and non-editable installs alike.
+CONF_DIR = Path(str(importlib.resources.files("twosided_conf")))
+USER_CONFIG_ENV = "TWOSIDED_CONFIG_DIR"
+USER_CONFIG_DEFAULT = Path("~/.config/twosided")
+FILE_GROUPS = ("market",)  # groups whose option may be given as the path of a YAML file in a folder of that name
 SCHEMA_NAME = "twosided_schema"
 SINGLE_CHOICE_GROUPS = ("market", "scale")  # one option per run (policy=[a,b] composes policies)
 FREE_PREFIXES = ("policy.",)  # each policy validates its own parameters below policy.<name>
@@ -34,9 +42,76 @@ def register_schema() -> None:
     ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)
 
 
+def user_config_dirs() -> list[Path]:
+    """The user's own config folders, searched after the package's conf/ (which they cannot shadow).
+
+    ``$TWOSIDED_CONFIG_DIR`` when set (it must be a folder), else ``~/.config/twosided``
+    when it exists. Each holds groups laid out like conf/, e.g. ``market/calibrated.yaml``.
+    """
+    given = os.environ.get(USER_CONFIG_ENV)
+    if given:
+        path = Path(given).expanduser()
+        if not path.is_dir():
+            raise ConfigError(USER_CONFIG_ENV, given, "a folder holding config groups laid out like conf/ "
+                              "(e.g. market/NAME.yaml), or unset")
+        return [path.resolve()]
+    default = USER_CONFIG_DEFAULT.expanduser()
+    return [default.resolve()] if default.is_dir() else []
+
+
+def config_dirs() -> list[Path]:
+    """Every folder configs are read from, in Hydra's search order: conf/ first, then the user's."""
+    return [CONF_DIR, *user_config_dirs()]
+
+
 def group_options(group: str) -> list[str]:
-    """The options of a config group (the YAML files in conf/<group>/)."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The options of a config group: the YAML files in <dir>/<group>/ of conf/ and the user's folders."""
+    return sorted({p.stem for d in config_dirs() for p in (d / group).glob("*.yaml")})
+
+
+def find_group_file(group: str, name: str) -> Path | None:
+    """The YAML file of option ``name`` of ``group``, the first found in :func:`config_dirs` order, or None."""
+    return next((d / group / f"{name}.yaml" for d in config_dirs() if (d / group / f"{name}.yaml").is_file()), None)
+
+
+def group_file(group: str, name: str) -> Path:
+    """The YAML file of option ``name`` of ``group`` (:func:`find_group_file`); ConfigError when there is none."""
+    found = find_group_file(group, name)
+    if found:
+        return found
+    options = group_options(group)
+    raise ConfigError(group, name, "one of " + ", ".join(options) + did_you_mean(name, options))
+
+
+def quoted(text: str) -> str:
+    """``text`` as a quoted Hydra override value (any character but the quote itself is then literal)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def with_search_path(overrides: list[str]) -> list[str]:
+    """The overrides Hydra is given: ``market=PATH.yaml`` becomes ``market=NAME`` with PATH's folder's
+    parent searched, and the user's config folders are added to ``hydra.searchpath``.
+
+    This is the one place every command's settings gain the user's configs, for Hydra's app
+    (`twosided run`) and its compose API (compare, sensitivity, optimize, the app) alike.
+    """
+    extra, out = [], []
+    for text in overrides:
+        key, eq, value = text.partition("=")
+        if eq and key.lstrip("+") in FILE_GROUPS and value.endswith((".yaml", ".yml")):
+            path = Path(value).expanduser().resolve()
+            if not path.is_file() or path.parent.name != key.lstrip("+"):
+                raise ConfigError(key, value, f"an option of conf/{key}/ ({', '.join(group_options(key))}) or "
+                                  f"an existing YAML file inside a folder named {key}/ (e.g. the {key}/ folder "
+                                  f"`twosided calibrate` writes), or put it in ${USER_CONFIG_ENV}/{key}/")
+            extra.append(path.parent.parent)
+            text = f"{key}={path.stem}"
+        out.append(text)
+    dirs = [*user_config_dirs(), *extra]
+    if not dirs:
+        return out
+    listed = ",".join(quoted(f"file://{d}") for d in dirs)
+    return [*out, f"hydra.searchpath=[{listed}]"]
 
 
 def schema_keys(node=Config, prefix: str = "") -> list[str]:
@@ -59,7 +134,7 @@ def policy_keys() -> list[str]:
     from conf/policy/."""
     keys = []
     for name in group_options("policy"):
-        node = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
+        node = OmegaConf.load(group_file("policy", name))
         stack = [("policy", node)]
         while stack:
             prefix, item = stack.pop()
@@ -111,7 +186,7 @@ def check_overrides(overrides: list[str], multirun: bool = False) -> None:
 def compose_config(overrides: list[str] | None = None, multirun: bool = False) -> DictConfig:
     """Compose conf/ with Hydra overrides, without running the Hydra app."""
     register_schema()
-    overrides = list(overrides or [])
+    overrides = with_search_path(list(overrides or []))
     check_overrides(overrides, multirun)
     GlobalHydra.instance().clear()
     try:
@@ -135,6 +210,7 @@ def to_typed(cfg: DictConfig) -> Config:
     return typed
 
 
+@register_config_composer   # so Marketplace(market=..., scale=...) composes through here
 def load_config(overrides: list[str] | None = None) -> Config:
     """Compose conf/ with overrides (``["market=rides", "seed=3"]``), validate it and check it fits in memory."""
     cfg = to_typed(compose_config(overrides))

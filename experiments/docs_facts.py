@@ -63,7 +63,8 @@ def rides_run(seed: int = FACTS_SEED, overrides: tuple[str, ...] = ()) -> tuple[
     The sixth month is days [5 * MONTH, 6 * MONTH) after joining (MONTH = 30 days), the stricter
     definition of Cook et al. (2021): a driver counts as active if it drove at all in that month.
     """
-    from sim import Marketplace, load_config
+    from experiments.config import load_config
+    from sim import Marketplace
     from sim.metrics import MONTH_DAYS
     from sim.result import build_result
 
@@ -89,7 +90,8 @@ def rides_run(seed: int = FACTS_SEED, overrides: tuple[str, ...] = ()) -> tuple[
 @functools.lru_cache(maxsize=2)
 def goods_run(seed: int = FACTS_SEED):
     """The goods market at scale=default for a year: (agents table, config)."""
-    from sim import Marketplace, load_config
+    from experiments.config import load_config
+    from sim import Marketplace
 
     cfg = load_config(["market=goods", f"seed={seed}"])
     return Marketplace(cfg).run().agents, cfg

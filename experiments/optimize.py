@@ -19,7 +19,6 @@ parameter).
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
 import sys
@@ -139,7 +138,6 @@ def run_optimize(settings: DictConfig) -> dict:
 
     check_optimize_settings(settings)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("MESA").setLevel(logging.WARNING)
     out_dir = check_output_dir(settings.get("out_dir") or f"optimize/{settings.name}", "out_dir")
     OmegaConf.save(settings, out_dir / "settings.yaml")
     study, storage = open_study(settings, out_dir)

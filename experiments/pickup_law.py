@@ -39,7 +39,10 @@ import numpy as np
 
 from sim.matching import reposition_step
 from sim.spatial import NO_PICKUP, REPOSITION_RULES, dispatch_day, expected_nearest_distance
-from sim.streams import ATTRIBUTE_DAY, Streams
+from sim.streams import ATTRIBUTE_DAY, Streams, declare_streams
+
+declare_streams(__name__, (f"pickup_law.{what}" for what in (
+    "driver_x", "driver_y", "drop_x", "drop_y", "home", "home_x", "home_y", "pickup_x", "pickup_y", "time")))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ overrides returns at once: running the same sweep into the same
 """
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import socket
@@ -31,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.checks import output_fault
 from experiments.collect import is_complete, progress_line, write_status
-from experiments.config import CONF_DIR, register_schema, to_typed
+from experiments.config import CONF_DIR, quoted, register_schema, to_typed
 from experiments.report_text import summary_table
 from sim import ConfigError, Marketplace
 
@@ -53,7 +52,6 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _hydra_task(cfg: DictConfig) -> None:
-    logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
@@ -140,7 +138,7 @@ def main(args: list[str]) -> int:
     did not finish, after printing the sweep's counts.
     """
     from experiments.checks import check_output_dir
-    from experiments.config import check_overrides, load_config
+    from experiments.config import check_overrides, load_config, with_search_path
 
     register_schema()
     # conf/hydra/launcher/submitit_slurm.yaml deliberately shadows the plugin's config
@@ -151,12 +149,12 @@ def main(args: list[str]) -> int:
     model_args = [a for a in args if not a.startswith(("-", *HYDRA_PREFIXES))]
     sweep_dir = None
     if multirun:
-        check_overrides(model_args, multirun=True)
+        check_overrides(with_search_path(model_args), multirun=True)
         sweep_dir = check_output_dir(_sweep_dir(args), "hydra.sweep.dir")
-        args = [a for a in args if not a.startswith("hydra.sweep.dir=")] + [f"hydra.sweep.dir={_quoted(sweep_dir)}"]
+        args = [a for a in args if not a.startswith("hydra.sweep.dir=")] + [f"hydra.sweep.dir={quoted(str(sweep_dir))}"]
     elif not flags:
         check_output_dir(load_config(model_args).output.dir, "output.dir")
-    sys.argv = ["twosided-run", *args]
+    sys.argv = ["twosided-run", *with_search_path(args)]
     try:
         _hydra_task()
     except SystemExit as exit_:
@@ -183,11 +181,6 @@ def _sweep_dir(args: list[str]) -> Path:
                           f"settings Hydra can compose ({str(error).strip().splitlines()[0]})") from None
     finally:
         GlobalHydra.instance().clear()
-
-
-def _quoted(path: Path) -> str:
-    """``path`` as a quoted Hydra override value (any character but the quote itself is then literal)."""
-    return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _sweep_outcome(sweep_dir: Path) -> int:

@@ -19,7 +19,6 @@ before the first run (experiments/study_settings.py).
 """
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -72,7 +71,6 @@ def run_one(model: str, base: list[str], params: dict, seed: int | None) -> dict
     try:
         function = get_model(model).function
         if function is None:
-            logging.getLogger("MESA").setLevel(logging.WARNING)
             from experiments.config import load_config
             from sim import Marketplace
 

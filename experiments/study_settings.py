@@ -22,7 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from experiments.checks import did_you_mean
-from experiments.config import CONF_DIR
+from experiments.config import CONF_DIR, find_group_file, group_options
 from sim.config import ConfigError
 
 SIM_MODEL = "twosided"
@@ -95,9 +95,9 @@ def load_settings(group: str, args: list[str]) -> DictConfig:
             name = value
         else:
             dotlist.append(arg)
-    options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / group / f"{name}.yaml"
-    if not path.is_file():
+    options = group_options(group)
+    path = Path(name) if name.endswith((".yaml", ".yml")) else find_group_file(group, name)
+    if path is None or not path.is_file():
         raise ConfigError("config", name, "one of " + ", ".join(options) + did_you_mean(name, options)
                           + ", or the path of a .yaml file")
     known = OmegaConf.load(CONF_DIR / group / "default.yaml")
@@ -194,13 +194,11 @@ def model_outputs(model: Model, base: list[str]) -> list[str]:
     """
     if model.function is not None:
         return list(model.outputs)
-    import logging
 
     from experiments.config import load_config
     from sim import Marketplace
     from sim.config import SIDES
 
-    logging.getLogger("MESA").setLevel(logging.WARNING)
     small = [f"population.{side}=5" for side in SIDES]
     try:
         cfg = load_config([*base, "days=1", *small])

@@ -76,12 +76,10 @@ def main(args: list[str]) -> int:
         print(f"twosided warmup: unexpected arguments {' '.join(args)!r}. Allowed: none (it runs a tiny case "
               "of every market, with no policy and with every policy that applies).", file=sys.stderr)
         return 2
-    import logging
 
     from experiments.config import load_config
     from sim import Marketplace
 
-    logging.getLogger("MESA").setLevel(logging.WARNING)
     announce_compiles()
     before, start = compile_count(), time.perf_counter()
     cases = warmup_cases()

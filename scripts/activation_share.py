@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sim import Marketplace, load_config
+from experiments.config import load_config
+from sim import Marketplace
 
 
 def churn_by_side(overrides: list[str]) -> dict[str, float]:

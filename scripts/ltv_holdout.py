@@ -15,7 +15,8 @@ import sys
 
 from agents.base import CHANNEL
 from agents.lifecycle import discounted_to_join_day
-from sim import Marketplace, load_config
+from experiments.config import load_config
+from sim import Marketplace
 from sim.metrics import agent_ltv
 
 T, H = 365, 1095

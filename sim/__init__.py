@@ -1,6 +1,7 @@
 """twosided's engine: the Marketplace model and its public entry points.
 
-    from sim import load_config, Marketplace
+    from experiments.config import load_config   # composing conf/ is the commands' job
+    from sim import Marketplace
     cfg = load_config(["market=rides", "policy=fair_disputes"])
     result = Marketplace(cfg).run()
     result.daily, result.agents, result.summary
@@ -17,17 +18,10 @@ import importlib
 _PUBLIC = {"Config": "sim.config", "ConfigError": "sim.config", "Marketplace": "sim.model", "Result": "sim.result"}
 
 
-def load_config(overrides=None):
-    """Compose conf/ with Hydra-style overrides and validate it (see experiments/config.py)."""
-    from experiments.config import load_config as _load
-
-    return _load(overrides)
-
-
 def __getattr__(name: str):
     if name in _PUBLIC:
         return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'sim' has no attribute {name!r}")
 
 
-__all__ = ["Config", "ConfigError", "Marketplace", "Result", "load_config"]
+__all__ = ["Config", "ConfigError", "Marketplace", "Result"]

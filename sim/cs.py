@@ -37,7 +37,7 @@ from agents import sellers as sellers_rules
 from agents.base import Side
 from agents.lifecycle import add_counts, churn, close_onboarding_gap, move_satisfaction
 from sim.desk import CSDesk
-from sim.streams import ATTRIBUTE_DAY, uniform_at
+from sim.streams import ATTRIBUTE_DAY, combine_at, combine_keys, uniform_at
 
 KINDS = ("failed_order", "bad_order", "onboarding", "payout", "rating_dispute", "deactivation_appeal",
          "outreach")
@@ -89,7 +89,7 @@ def _raised(day_key, ids, subs, side, kind, rate):
     m = 0
     for j in range(ids.size):
         sub = subs[j] if subs.size else 0
-        if uniform_at(day_key, ids[j], (sub * 8 + kind) * 4 + side) < rate:
+        if uniform_at(day_key, ids[j], combine_at(combine_at(combine_at(0, sub, 0), kind, 1), side, 2)) < rate:
             out[m] = j
             m += 1
     return out[:m]
@@ -900,7 +900,7 @@ class CSOps:
     @staticmethod
     def _key(side, kind, sub):
         """The stream sub-counter of a ticket: its event (``sub``), kind and side."""
-        return (np.asarray(sub, np.int64) * 8 + kind) * 4 + side
+        return combine_keys(sub, kind, side)
 
     def submit(self, owner: int, side: str, ids: np.ndarray, kind: str, service_minutes: float,
                patience_days: float, priority: int, sub: np.ndarray | None = None,
@@ -1024,7 +1024,7 @@ class CSOps:
             live = s.alive[agents]
             move_satisfaction(s, agents[live], level[live], c.weight)
             key = self._key(code, T["kind"][tid[r]].astype(np.int64), T["sub"][tid[r]])
-            noise = m.streams.normal("cs.csat", 0, agents, sub=key * 65536 + T["day"][tid[r]])
+            noise = m.streams.normal("cs.csat", 0, agents, sub=combine_keys(key, T["day"][tid[r]]))
             answer = self._csat_from_state(s.satisfaction[agents], noise)
             bad = ~resolved[r] | (answer <= 2)
             st.bad_contact_day[agents[bad]] = day
@@ -1137,7 +1137,7 @@ class CSOps:
         st.last_offer_day[ids] = day
         self.charge(name, side, k * offer_cost)
         anchor = np.where(s.churn_day[ids] >= 0, s.churn_day[ids], s.last_active_day[ids])
-        u = m.streams.uniform("cs.win_back_accept", ATTRIBUTE_DAY, ids, sub=anchor.astype(np.int64) * 64 + s.lives[ids])
+        u = m.streams.uniform("cs.win_back_accept", ATTRIBUTE_DAY, ids, sub=combine_keys(anchor, s.lives[ids]))
         accepted = ids[u < accept_prob]
         self.charge(name, side, accepted.size * incentive, incentive=True)
         dead = accepted[~s.alive[accepted]]
@@ -1289,7 +1289,7 @@ class CSOps:
 
     def _dispute_key(self, tickets: np.ndarray) -> np.ndarray:
         """The stream sub-counter of a rating dispute's decisions: its trip and the day it was filed."""
-        return self.tickets["sub"][tickets] * 4096 + self.tickets["day"][tickets]
+        return combine_keys(self.tickets["sub"][tickets], self.tickets["day"][tickets])
 
     def reverse_ratings(self, finished: Finished, chance: np.ndarray, restore_share: float) -> np.ndarray:
         """Reverse each resolved rating dispute with its ``chance``; return which were reversed (the driver won).

@@ -8,6 +8,7 @@ share their luck.
 """
 from __future__ import annotations
 
+import logging
 import math
 
 import mesa
@@ -30,15 +31,27 @@ from agents.lifecycle import (
     init_common,
     move_satisfaction,
 )
+from sim import config_hook
 from sim.attraction import Attraction
 from sim.config import Config
 from sim.cs import CSOps
 from sim.matching import NO_MATCH, choose_sellers, dispatch
 from sim.metrics import MONTH_DAYS, DailyLedger, survey
 from sim.policy_hook import build_policies
-from sim.streams import Streams
+from sim.streams import Streams, combine_keys
 
 _SIDE_RULES = {"buyers": buyers_rules, "sellers": sellers_rules, "drivers": drivers_rules}
+# mesa.Model logs every step at INFO (a line per simulated day); its warnings still show.
+logging.getLogger("MESA").setLevel(logging.WARNING)
+
+
+def _override_value(value) -> str:
+    """A Python value as Hydra override text: lists as [a,b], booleans as true/false."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    return str(value)
 
 
 class Marketplace(mesa.Model):
@@ -46,12 +59,22 @@ class Marketplace(mesa.Model):
 
     ``Marketplace(cfg).run()`` simulates ``cfg.days`` days and returns a
     :class:`sim.result.Result`. ``step()`` advances one day (for the app).
+    ``Marketplace(market="rides", scale="small", seed=3, days=90, cs__staff=4)``
+    composes the config from conf/ (for notebooks and Mesa's ``batch_run``).
     """
 
-    def __init__(self, cfg: Config, policies: list | None = None, treatment=None):
-        """``policies``: ready Policy objects; by default those ``cfg.policy`` names, built by the registered
-        policy library (sim/policy_hook.py). ``treatment``: a pilot's sim.treatment.Assignment (policies then
-        act on treated agents only), or None: every agent is treated."""
+    def __init__(self, cfg: Config | None = None, policies: list | None = None, treatment=None, **settings):
+        """``cfg``: a validated Config; or none, and ``settings`` as keywords: ``market``, ``scale``,
+        ``seed``, ``policy`` and any config key, dotted keys written with ``__`` (``cs__staff=4``
+        for ``cs.staff=4``), composed by the registered composer (sim/config_hook.py).
+        ``policies``: ready Policy objects; by default those ``cfg.policy`` names, built by the
+        registered policy library (sim/policy_hook.py). ``treatment``: a pilot's sim.treatment.Assignment
+        (policies then act on treated agents only), or None: every agent is treated."""
+        if cfg is None:
+            cfg = config_hook.compose([f"{key.replace('__', '.')}={_override_value(value)}"
+                                       for key, value in settings.items()])
+        elif settings:
+            raise TypeError(f"Marketplace: give a Config or keyword settings, not both ({', '.join(settings)})")
         super().__init__(seed=cfg.seed)
         self.cfg = cfg
         self.treatment = treatment
@@ -160,6 +183,16 @@ class Marketplace(mesa.Model):
         self._churn(day)
         self._record(day)
         self.day += 1
+
+    @property
+    def datacollector(self) -> mesa.DataCollector:
+        """The daily figures so far as a mesa.DataCollector (``model_vars``: column -> one value per day),
+        so Mesa's ``batch_run`` collects them; built on access from the ledger, nothing per step."""
+        collector = mesa.DataCollector()
+        rows = self.ledger.rows
+        columns = dict.fromkeys(key for row in rows for key in row)
+        collector.model_vars = {key: [row.get(key) for row in rows] for key in columns}
+        return collector
 
     def branch(self) -> "Marketplace":
         """A deep copy of the whole state (arrays, desk, ledger); both continue independently.
@@ -309,7 +342,7 @@ class Marketplace(mesa.Model):
         conf = self.market.drivers
         rows = np.flatnonzero(matched)
         d = driver[rows]
-        trip = ids[rows] * 64 + k[rows]   # a trip's key: the rider and the rider's purchase number
+        trip = combine_keys(ids[rows], k[rows])   # a trip's key: the rider and the rider's purchase number
         fault, unfair, score = drivers_rules.rate_trips(drivers, d, day, conf, self.streams, trip_sub=trip)
         at_fault_out[rows] = fault
         low = fault | unfair

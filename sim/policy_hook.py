@@ -22,6 +22,6 @@ def register_policy_builder(builder: Callable) -> Callable:
 def build_policies(policy_cfg, market, cs_conf) -> list:
     """The active Policy objects of ``policy_cfg`` ({name: params}) through the registered builder."""
     if _builder is None:
-        raise RuntimeError("no CS policy library is registered: import policies (sim.load_config does), "
+        raise RuntimeError("no CS policy library is registered: import policies (experiments.config.load_config does), "
                            "or pass Marketplace(cfg, policies=[...])")
     return _builder(policy_cfg, market, cs_conf)

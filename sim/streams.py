@@ -9,7 +9,15 @@ random state at all.
 
 The mixing function is SplitMix64's finaliser (Steele, Lea & Flood 2014), which
 passes BigCrush when fed a counter; we feed it a counter built from the key of
-the stream (seed and name), the day, the agent id and a sub-counter.
+the stream (seed and name), the day, the agent id and a sub-counter. Each part
+enters through its own mixing step, so keys are unique by construction rather
+than by packing: a sub-counter made of several parts (an event and its day, a
+rider and the rider's trip number) is built by :func:`combine_keys`, never by
+arithmetic such as ``id * 64 + k``, which collides once k reaches 64.
+
+Stream names are declared (:data:`ENGINE_STREAMS`, or :func:`declare_streams` for
+a study or a policy of one's own); drawing from an undeclared name raises, so a
+typo cannot silently start a new stream, and declaring a name twice raises.
 
 Never call ``np.random`` or the ``random`` module in the model: use these.
 """
@@ -30,6 +38,49 @@ _TO_UNIT = 2.0**-53
 
 ATTRIBUTE_DAY = -1
 """The ``day`` used for draws made once per agent (its traits at creation)."""
+
+_SIDES = ("buyers", "sellers", "drivers")
+_EVERY_SIDE = ("onboarding_quality", "satisfaction0", "churn_threshold", "activates", "ttfv", "paid_joins",
+               "organic_joins", "referral_joins", "survey_asked", "survey_noise")
+ENGINE_STREAMS = (
+    *(f"{side}.{what}" for side in _SIDES for what in _EVERY_SIDE),        # agents/lifecycle.py, sim/metrics.py
+    "buyers.dropout", "buyers.dropout_p", "buyers.home_x", "buyers.home_y", "buyers.purchase_gap",
+    "buyers.purchase_rate", "buyers.seller_choice", "buyers.spend_rate",
+    "sellers.expected_orders", "sellers.monthly_churn", "sellers.premium_threshold", "sellers.price_level",
+    "sellers.quality", "sellers.segment", "sellers.x", "sellers.y",
+    "drivers.bad_luck", "drivers.hours", "drivers.monthly_churn", "drivers.platform_share", "drivers.quality",
+    "drivers.reposition", "drivers.shift_length", "drivers.shift_start", "drivers.trip_quality", "drivers.x",
+    "drivers.y",
+    "orders.basket", "orders.seller_outcome", "orders.seller_review", "rides.destination_x", "rides.destination_y",
+    "cs.appeal_contest", "cs.appeal_decision", "cs.csat", "cs.dispute_contest", "cs.dispute_decision",
+    "cs.ticket_arrival", "cs.ticket_patience", "cs.ticket_raised", "cs.ticket_service", "cs.touch_csat",
+    "cs.win_back_accept", "cs.win_back_order", "cs.rating_dispute_evidence",
+    "cs.touch_onboarding", "cs.nudge_onboarding", "cs.deactivation_appeal_evidence",
+    "mmc.interarrival", "mmc.patience", "mmc.service",                     # sim/desk.py's M/M/c reference
+)
+"""Every stream the engine draws from (agents/, sim/, policies/): its one list of names."""
+
+_declared: dict[str, str] = {}   # stream name -> who declared it
+
+
+def declare_streams(owner: str, names) -> tuple[str, ...]:
+    """Declare the stream names ``owner`` (a module name) draws from; return them.
+
+    A name declared by another owner, or twice in ``names``, raises ValueError:
+    two decisions would share their luck. Declaring again under the same owner
+    (a module reloaded) is allowed.
+    """
+    names = tuple(names)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    taken = sorted(n for n in names if _declared.get(n, owner) != owner)
+    if repeated or taken:
+        raise ValueError(f"random streams declared twice: {', '.join(repeated + taken)} "
+                         f"({owner}; already: {', '.join(sorted({_declared[n] for n in taken})) or owner})")
+    _declared.update(dict.fromkeys(names, owner))
+    return names
+
+
+declare_streams(__name__, ENGINE_STREAMS)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -107,6 +158,34 @@ def _mix_scalar(value: int) -> np.uint64:
     return np.uint64(_mix_int(value))
 
 
+_LANE = np.uint64(0x8CB92BA72F3D8DD7)   # odd: lane i adds (i + 1) * _LANE before mixing, so lanes differ
+
+
+@njit(cache=True)
+def combine_at(key, part, lane):
+    """One step of :func:`combine_keys` inside compiled code: ``part`` mixed into ``key`` in lane ``lane``
+    (start from key 0, lane 0); the result (uint64) is a sub-counter for :func:`uniform_at`."""
+    return _mix_one(np.uint64(key) ^ (np.uint64(part) + np.uint64(lane + 1) * _LANE))
+
+
+def combine_keys(*parts) -> np.ndarray:
+    """One sub-counter (int64) from integer parts, e.g. ``combine_keys(rider_ids, trip_numbers)``.
+
+    The parts broadcast. Each part is mixed in its own lane into the key so far:
+    for fixed earlier parts, distinct values of a part give distinct keys (the
+    mixing is a bijection of 64-bit words), whatever their size; keys of
+    different earlier parts meet only by a 64-bit hash coincidence.
+    """
+    shape = np.broadcast_shapes(*(np.shape(p) for p in parts))
+    key = np.zeros(int(np.prod(shape)), dtype=np.uint64)   # prod(()) = 1: a scalar key
+    for lane, part in enumerate(parts):
+        values = np.broadcast_to(np.asarray(part, dtype=np.int64), shape).ravel().astype(np.uint64)
+        key ^= values + np.uint64((lane + 1) * int(_LANE) & _MASK)
+        _mix(key)
+    out = key.view(np.int64)
+    return out.reshape(shape) if shape else out[0]
+
+
 _TABLE_INTERVALS = 16384
 _TABLE_TAIL = 1.0 / 64
 _tables: dict[tuple, np.ndarray] = {}
@@ -149,15 +228,20 @@ class Streams:
     agent's draw monotonically, which is what makes paired arms tight).
     """
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, any_name: bool = False):
+        """``any_name=True`` accepts undeclared stream names: for a test's throwaway inputs, never the model."""
         self.seed = int(seed)
+        self.any_name = any_name
         self._keys: dict[str, np.uint64] = {}
         self._day_keys: dict[tuple, np.uint64] = {}   # (name, day) -> the key of that day's draws
 
     def key(self, name: str) -> np.uint64:
-        """The 64-bit key of stream ``name`` under this run's seed."""
+        """The 64-bit key of stream ``name`` under this run's seed; an undeclared name raises ValueError."""
         k = self._keys.get(name)
         if k is None:
+            if name not in _declared and not self.any_name:
+                raise ValueError(f"random stream {name!r} is not declared (sim/streams.py ENGINE_STREAMS, or "
+                                 f"declare_streams() for a study or a policy of your own)")
             digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
             name_hash = int.from_bytes(digest, "little")
             k = _mix_scalar(_mix_scalar(self.seed) ^ name_hash)

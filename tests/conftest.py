@@ -1,11 +1,8 @@
 """Shared fixtures: small, fast configurations of the engine."""
-import logging
 
 import pytest
 
 from experiments.config import load_config
-
-logging.getLogger("MESA").setLevel(logging.WARNING)
 
 NO_ACQUISITION = [f"market.{side}.acquisition.{key}=0" for side in ("buyers", "sellers", "drivers")
                   for key in ("marketing_budget_per_1k", "organic_per_1k", "referral_rate")]

@@ -42,7 +42,8 @@ def case_path(market: str, policy: str) -> Path:
 
 def run_case(market: str, policy: str) -> dict:
     """The summary of one case, round-tripped through JSON as summary.json is written."""
-    from sim import Marketplace, load_config
+    from experiments.config import load_config
+    from sim import Marketplace
 
     result = Marketplace(load_config(case_overrides(market, policy))).run()
     return json.loads(json.dumps(result.summary))

@@ -2,7 +2,7 @@
 target checks. Speeds are measured by the bench, never asserted here."""
 from __future__ import annotations
 
-from benchmarks import bench as B
+from experiments import benchmark as B
 
 
 def _result(name: str, agent_days_per_s: float, seconds: float = 10.0, **extra) -> dict:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -97,7 +96,7 @@ def engine_log(tmp_path_factory):
     return path
 
 
-def test_calibrate_command_end_to_end(engine_log, tmp_path, capsys):
+def test_calibrate_command_end_to_end(engine_log, tmp_path, capsys, monkeypatch):
     survival = tmp_path / "sellers.csv"
     pd.DataFrame({"period": range(5), "active": [1000, 930, 880, 845, 815]}).to_csv(survival, index=False)
     out = tmp_path / "out"
@@ -105,7 +104,7 @@ def test_calibrate_command_end_to_end(engine_log, tmp_path, capsys):
                      f"out={out}"])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "twosided run market=calibrated" in printed
+    assert f"twosided compare market={out / 'market' / 'calibrated.yaml'}" in printed
     fit = json.loads((out / "fit.json").read_text())
     for k in ("r", "alpha", "a", "b"):
         assert fit["bgnbd"][k]["value"] > 0 and fit["bgnbd"][k]["se"] > 0
@@ -122,28 +121,18 @@ def test_calibrate_command_end_to_end(engine_log, tmp_path, capsys):
         assert (out / name).stat().st_size > 0
     assert "sbg" in fit and fit["sbg"]["side"] == "sellers"
 
-    # the market config parses, carries the fitted values, and composes as conf/market/calibrated.yaml
-    written = yaml.safe_load((out / "market_calibrated.yaml").read_text())
+    # the market config parses, carries the fitted values, and composes by its path and from a user config folder
+    written = yaml.safe_load((out / "market" / "calibrated.yaml").read_text())
     assert written["buyers"]["purchase"]["r"] == pytest.approx(fit["bgnbd"]["r"]["value"])
     assert written["buyers"]["spend"]["gamma"] == pytest.approx(fit["gamma_gamma"]["v"]["value"])
     assert written["sellers"]["churn"]["beta_b"] == pytest.approx(fit["sbg"]["beta_b"]["value"])
-    conf = tmp_path / "conf"
-    shutil.copytree(calibrate.CONF_DIR, conf)
-    shutil.copy(out / "market_calibrated.yaml", conf / "market" / "calibrated.yaml")
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from experiments.config import load_config
 
-    from experiments.config import load_config, register_schema, to_typed
-
-    register_schema()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-            cfg = to_typed(compose(config_name="config", overrides=["market=calibrated"]))
-    finally:
-        GlobalHydra.instance().clear()
-    assert cfg.market.buyers.purchase.alpha == pytest.approx(fit["bgnbd"]["alpha"]["value"])
-    assert cfg.market.sellers.churn.beta_a == pytest.approx(fit["sbg"]["beta_a"]["value"])
+    monkeypatch.setenv("TWOSIDED_CONFIG_DIR", str(out))
+    for market in (str(out / "market" / "calibrated.yaml"), "calibrated"):
+        cfg = load_config([f"market={market}"])
+        assert cfg.market.buyers.purchase.alpha == pytest.approx(fit["bgnbd"]["alpha"]["value"])
+        assert cfg.market.sellers.churn.beta_a == pytest.approx(fit["sbg"]["beta_a"]["value"])
     # and the same values as plain overrides of the base market
     typed = load_config(["market=goods", *(f"{k}={v}" for k, v in fit["overrides"].items())])
     assert typed.market.buyers.spend.q == pytest.approx(fit["gamma_gamma"]["q"]["value"])

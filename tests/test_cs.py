@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from agents.base import Side
+from experiments.config import load_config
 from policies.base import Policy
-from sim import ConfigError, Marketplace, load_config
+from sim import ConfigError, Marketplace
 from sim.cs import LatentAccessError, ObservableView, auc
 from sim.metrics import monthly_churn_series
 
@@ -376,13 +377,13 @@ def _finished(model, tid):
 
 def _truth_based_decisions(model, kind, tid):
     """The decisions of a reviewer who knows the truth (unfair rating; genuinely good driver)."""
-    from sim.streams import ATTRIBUTE_DAY
+    from sim.streams import ATTRIBUTE_DAY, combine_keys
 
     policy, T, drivers = model.cs.policies[0], model.cs.tickets, model.sides["drivers"]
     agents, sub = T["agent"][tid], T["sub"][tid]
     if kind == "rating_dispute":
         p = np.where(T["flag"][tid], policy.reverse_unfair, policy.reverse_fair)
-        u = model.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=sub * 4096 + T["day"][tid])
+        u = model.streams.uniform("cs.dispute_decision", ATTRIBUTE_DAY, agents, sub=combine_keys(sub, T["day"][tid]))
     else:
         good = drivers.quality[agents] >= model.market.drivers.good_quality
         p = np.where(good, policy.reinstate_good, policy.reinstate_bad)

@@ -15,12 +15,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from experiments.config import load_config
 from policies.base import first_eligible, smallest_first
 from policies.proactive_outreach import ProactiveOutreach
 from policies.tech_touch import TechTouch
 from policies.win_back import WinBack
-from sim import Marketplace, load_config
+from sim import Marketplace
 from sim.cs import BANDS, KIND, KINDS, REACTIVE, SIDE_CODE, VECTORS, LatentAccessError, ObservableView, _rank_by_health
+from sim.streams import combine_keys
 
 ALL_POLICIES = ("policy=[fair_disputes,onboarding_program,proactive_outreach,referral_incentive,segmented,"
                 "tech_touch,win_back]")
@@ -128,7 +130,7 @@ def ref_reactive(cs, model, day, events):
     ids = np.concatenate([g[2] for g in groups]).astype(np.int64)
     sub = np.concatenate([g[3] for g in groups]).astype(np.int64)
     rate = np.array([getattr(t, k).rate for k in KINDS[:len(REACTIVE)]])[kind]
-    key = (sub * 8 + kind) * 4 + side
+    key = combine_keys(sub, kind, side)
     asks = model.streams.uniform("cs.ticket_raised", day, ids, sub=key) < rate
     return [side[asks], ids[asks], kind[asks], sub[asks]]
 
@@ -220,7 +222,7 @@ def checked_run(overrides, win_back_buyers=False):
         rows = slice(n0, T.n)
         assert np.array_equal(T["side"][rows], side) and np.array_equal(T["agent"][rows], ids)
         assert np.array_equal(T["kind"][rows], kind) and np.array_equal(T["sub"][rows], sub)
-        key = (sub * 8 + kind) * 4 + side
+        key = combine_keys(sub, kind, side)
         arrival = np.minimum(day + model.streams.uniform("cs.ticket_arrival", day, ids, sub=key), day + 1 - 1e-9)
         minutes = np.array([getattr(cs.conf.tickets, k).service_minutes for k in REACTIVE])[kind]
         service = (model.streams.exponential("cs.ticket_service", day, ids, sub=key) * minutes

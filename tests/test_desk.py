@@ -227,7 +227,7 @@ def same_state(a, b):
     lambda d: pickle.loads(pickle.dumps(d)),
 ], ids=["from_state", "deepcopy", "pickle"])
 def test_branches_are_bit_identical(copier):
-    streams = Streams(5)
+    streams = Streams(5, any_name=True)
     a = CSDesk(3)
     history = run_days(a, streams, 0, 8)
     assert history[-1].queue_length > 20          # a real queue to carry over
@@ -239,7 +239,7 @@ def test_branches_are_bit_identical(copier):
 
 
 def test_branch_between_submit_and_advance():
-    streams = Streams(6)
+    streams = Streams(6, any_name=True)
     a = CSDesk(3)
     run_days(a, streams, 0, 5)
     a.submit(*tickets(streams, 5))
@@ -250,15 +250,15 @@ def test_branch_between_submit_and_advance():
 
 def test_copies_are_independent():
     def first_days(desk):
-        run_days(desk, Streams(7), 0, 5)
+        run_days(desk, Streams(7, any_name=True), 0, 5)
         return desk
 
-    reference = run_days(first_days(CSDesk(3)), Streams(7), 5, 8)
+    reference = run_days(first_days(CSDesk(3)), Streams(7, any_name=True), 5, 8)
     a = first_days(CSDesk(3))
     b = copy.deepcopy(a)
     b.submit([99], [5.0], [5.0], [np.inf], [-1])      # jumps the queue, holds an agent
-    b_days = run_days(b, Streams(7), 5, 8)
-    same_days(run_days(a, Streams(7), 5, 8), reference)   # a is untouched by b
+    b_days = run_days(b, Streams(7, any_name=True), 5, 8)
+    same_days(run_days(a, Streams(7, any_name=True), 5, 8), reference)   # a is untouched by b
     assert b_days[0].busy_server_days == 3.0 and 99 not in b_days[0].ticket_ids
     assert b_days[0].ticket_ids.tolist() != reference[0].ticket_ids.tolist()
 
@@ -268,7 +268,7 @@ def test_branch_at_fractional_time_continuous_times():
     # rescheduled an event at "now + (when - now)" instead of at "when" would
     # be an ulp off for some tickets that later abandon (counted, so the test
     # is known to have teeth).
-    s = Streams(9)
+    s = Streams(9, any_name=True)
 
     def step(desk, k):
         t0, t1 = desk.now, round(0.05 * (k + 1), 10)
@@ -295,7 +295,7 @@ def test_branch_at_fractional_time_continuous_times():
 
 def test_same_inputs_same_outputs():
     one, two = CSDesk(3), CSDesk(3)
-    same_days(run_days(one, Streams(8), 0, 6), run_days(two, Streams(8), 0, 6))
+    same_days(run_days(one, Streams(8, any_name=True), 0, 6), run_days(two, Streams(8, any_name=True), 0, 6))
 
 
 # -- against a plain reference simulation -------------------------------------------

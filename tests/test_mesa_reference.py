@@ -1,4 +1,4 @@
-"""The Mesa-object reference model (benchmarks/mesa_reference.py) against the engine.
+"""The Mesa-object reference model (experiments/mesa_reference.py) against the engine.
 
 Both simulate market=goods with no policy, experience effects off and no
 acquisition (REFERENCE_OVERRIDES), from independent random numbers, so they
@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from benchmarks.mesa_reference import REFERENCE_OVERRIDES, Buyer, MesaMarketplace
 from experiments.config import load_config
+from experiments.mesa_reference import REFERENCE_OVERRIDES, Buyer, MesaMarketplace
 from sim import Marketplace
 
 Z = 4.0

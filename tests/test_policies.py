@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from agents.base import CHANNEL
+from experiments.config import load_config
 from policies import registry
-from sim import Marketplace, load_config
+from sim import Marketplace
 from sim.cs import KIND
 from sim.metrics import monthly_churn_series
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments.config import load_config
 from policies import base
 from policies.base import Policy, build_policies, register_policy, registry
-from sim import Marketplace, load_config
+from sim import Marketplace
 from sim.config import ConfigError
 
 

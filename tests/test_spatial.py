@@ -117,7 +117,7 @@ CASES = [
 
 @pytest.mark.parametrize("kind,n_req,n_drv,max_d", CASES)
 def test_greedy_equals_bruteforce_small(kind, n_req, n_drv, max_d):
-    s = Streams(20240611)
+    s = Streams(20240611, any_name=True)
     for day in range(12):
         # vary the sizes a little so grids of many shapes are exercised
         nr = max(1, n_req - 3 * day)
@@ -138,7 +138,7 @@ def test_greedy_equals_bruteforce_small(kind, n_req, n_drv, max_d):
     (3000, 3000, 0.05),
 ])
 def test_greedy_equals_bruteforce_medium(n_drv, n_req, max_d):
-    s = Streams(7)
+    s = Streams(7, any_name=True)
     rx, ry = uniform_xy(s, "req", n_req, n_req)
     px, py = uniform_xy(s, "drv", n_drv, n_drv)
     available = s.uniform("avail", 0, np.arange(n_drv)) < 0.9
@@ -158,7 +158,7 @@ def test_greedy_equals_bruteforce_hotspot(max_d):
     # Requests crowd a small area near a corner (wrapping), so they empty it
     # of drivers and later searches run over removed drivers: this exercises
     # the rebuilds that drop them.
-    s = Streams(17)
+    s = Streams(17, any_name=True)
     n_drv, n_req = 3000, 1500
     px, py = uniform_xy(s, "drv", 0, n_drv)
     rx, ry = uniform_xy(s, "req", 0, n_req)
@@ -204,7 +204,7 @@ def test_order_ties_and_exclusivity():
 
 @pytest.mark.parametrize("max_d", [REACH_ALL, np.inf, 10.0])
 def test_everything_reachable(max_d):
-    s = Streams(3)
+    s = Streams(3, any_name=True)
     for n_req, n_drv in [(100, 250), (250, 100), (1, 1), (300, 300)]:
         rx, ry = uniform_xy(s, "req", n_req, n_req)
         px, py = uniform_xy(s, "drv", n_drv, n_drv)
@@ -227,7 +227,7 @@ def test_empty_inputs():
 
 
 def test_determinism_inputs_untouched_and_any_array_types():
-    s = Streams(11)
+    s = Streams(11, any_name=True)
     rx, ry = positions(s, "edges", "req", 0, 500)
     px, py = positions(s, "edges", "drv", 0, 800)
     available = s.uniform("avail", 0, np.arange(800)) < 0.7
@@ -279,7 +279,7 @@ def test_grid_size_rule():
 
 @pytest.mark.parametrize("kind", ["uniform", "edges", "lattice"])
 def test_nearest_distance_equals_bruteforce(kind):
-    s = Streams(5)
+    s = Streams(5, any_name=True)
     for day, (nq, npt) in enumerate([(200, 1), (200, 7), (300, 50), (300, 2000)]):
         qx, qy = positions(s, kind, "q", day, nq)
         px, py = positions(s, kind, "p", day, npt)
@@ -325,7 +325,7 @@ def test_mean_nearest_distance_matches_closed_form(n, reps, queries):
     # The SE comes out at 0.2-0.4% of E[D], so a bias of 2% (e.g. from
     # ignoring wrap-around, or from missing the nearest point now and then)
     # fails.
-    s = Streams(99)
+    s = Streams(99, any_name=True)
     means = np.empty(reps)
     for rep in range(reps):
         px, py = uniform_xy(s, f"points{n}", rep, n)
@@ -367,7 +367,7 @@ def test_drivers_who_stay_put_drift_above_the_torus_law():
 
 
 def test_reposition_config_errors_name_the_key_and_what_is_allowed():
-    from sim import load_config
+    from experiments.config import load_config
     from sim.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"market\.drivers\.reposition\.rule.*teleport.*stay, random_walk, "

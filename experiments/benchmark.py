@@ -76,7 +76,7 @@ class Case:
     """One benchmark configuration."""
 
     name: str
-    engine: str                     # "twosided" (sim.Marketplace) or "mesa" (benchmarks.mesa_reference)
+    engine: str                     # "twosided" (sim.Marketplace) or "mesa" (experiments.mesa_reference)
     market: str
     buyers: int
     days: int
@@ -102,7 +102,7 @@ class Case:
 
     def config_overrides(self, buyers: int | None = None, days: int | None = None) -> list[str]:
         """The full override list (no key twice: Hydra refuses duplicates)."""
-        from benchmarks.mesa_reference import REFERENCE_OVERRIDES
+        from experiments.mesa_reference import REFERENCE_OVERRIDES
 
         scale = buyers or self.buyers
         pop = dict(self.population) if buyers is None else {
@@ -200,15 +200,13 @@ def _agent_days(daily) -> int:
 def child_main(spec_json: str) -> None:
     """Run one case once (in this fresh process) and print its measurements as one JSON line."""
     spec = json.loads(spec_json)
-    import logging
 
-    logging.getLogger("MESA").setLevel(logging.WARNING)
     from experiments.config import load_config
 
     cfg = load_config(spec["overrides"])
     agents_created = spec["agents"]   # the Mesa reference has no acquisition
     if spec["engine"] == "mesa":
-        from benchmarks.mesa_reference import MesaMarketplace as Model
+        from experiments.mesa_reference import MesaMarketplace as Model
     else:
         from sim import Marketplace as Model
     Model(load_config(spec["warmup_overrides"])).run()   # imports, numba caches: not timed
@@ -232,7 +230,7 @@ def child_main(spec_json: str) -> None:
 
 
 def _child_command(spec: dict) -> list[str]:
-    code = "import sys; from benchmarks.bench import child_main; child_main(sys.argv[1])"
+    code = "import sys; from experiments.benchmark import child_main; child_main(sys.argv[1])"
     return [sys.executable, "-c", code, json.dumps(spec)]
 
 

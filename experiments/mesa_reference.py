@@ -10,7 +10,7 @@ config object, so two things can be checked against it:
 
 * correctness: daily active buyers and sellers and purchases agree with the
   engine within sampling error (tests/test_mesa_reference.py);
-* speed: ``twosided bench`` times both on the same case (benchmarks/bench.py).
+* speed: ``twosided bench`` times both on the same case (experiments/benchmark.py).
 
 The rules (agents/buyers.py, agents/sellers.py, agents/lifecycle.py,
 sim/matching.py, sim/model.py), with experience effects off:
