@@ -772,16 +772,25 @@ class Comparison:
         return decision.gains_table(self.runs, self.arm_names, len(self.values), self.settings.replicates)
 
     @functools.cached_property
+    def group_parameters(self) -> dict:
+        """Group -> the keys of its parameters that reach at least one arm that ran (empty: no arm uses it)."""
+        by_name = {a.name: a for a in self.arms}
+        return {group: [p.key for p in self.uncertainty.parameters if p.group == group
+                        and any(reaches(p.key, by_name[name]) for name in self.arm_names)]
+                for group in self.uncertainty.groups}
+
+    @property
+    def unused_groups(self) -> list[str]:
+        """Parameter groups that change no arm's runs (their EVPPI is 0)."""
+        return [g for g, keys in self.group_parameters.items() if not keys]
+
+    @functools.cached_property
     def decision(self) -> dict | None:
         """decision.json under parameter uncertainty (experiments/decision.py), or None without uncertainty."""
         if self.uncertainty is None:
             return None
-        by_name = {a.name: a for a in self.arms}
-        groups = {}
-        for group in self.uncertainty.groups:
-            keys = [p.key for p in self.uncertainty.parameters if p.group == group
-                    and any(reaches(p.key, by_name[name]) for name in self.arm_names)]
-            groups[group] = np.array([[v[k] for k in keys] for v in self.values], dtype=float) if keys else None
+        groups = {group: np.array([[v[k] for k in keys] for v in self.values], dtype=float) if keys else None
+                  for group, keys in self.group_parameters.items()}
         return decision.decide(self.gains, self.arm_names, groups, self.settings.confidence)
 
     @property

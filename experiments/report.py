@@ -553,13 +553,17 @@ def fig_evppi(c: Comparison, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(items) + 1.8))
     y = np.arange(len(items))
     ax.barh(y, [v for _, v in items], color="#4c72b0", alpha=0.85, height=0.6, label="EVPPI of the group")
+    for yi, (group, v) in zip(y, items):
+        note = " (no arm uses it)" if group in c.unused_groups else ""
+        ax.text(v, yi, f" {_money(v)}{note}", va="center", fontsize=8)
     ax.axvline(d["evpi"], color="#c44e52", linestyle="--", linewidth=1.6, label=f"EVPI ({_money(d['evpi'])})")
     ax.set_yticks(y)
     ax.set_yticklabels([g for g, _ in items], fontsize=9)
     ax.set_xlabel(f"expected value of knowing the group's parameters ({CURRENCY} over the run)", fontsize=9)
     ax.set_title(f"Which assumption is worth a pilot ({len(c.values)} draws, {c.settings.replicates} replicates "
                  "each)", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(0, 1.15 * max([d["evpi"], *[v for _, v in items]]) or 1.0)
+    ax.legend(fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -587,9 +591,9 @@ def decision_markdown(c: Comparison) -> list[str]:
             "option). Interval: the central range of the draws' gains, so it includes parameter uncertainty; "
             "the noise share is the within-draw (seed) variance of a draw's mean over the variance between "
             "draws. EVPPI per group: Strong, Oakley & Brennan's nonparametric regression of each arm's gain on "
-            "the group's parameters (additive smoothing splines, GCV); a group no arm uses is worth 0. Seed noise "
-            "left in each draw's mean makes EVPI and EVPPI slightly too large; more replicates shrink it. The "
-            "sections below pool every draw and replicate as paired runs: their intervals understate parameter "
+            "the group's parameters (additive P-splines, smoothness by GCV); a group no arm uses is worth 0. "
+            "Seed noise left in each draw's mean makes EVPI and EVPPI slightly too large; more replicates shrink "
+            "it. The sections below pool every draw and replicate as paired runs: their intervals understate parameter "
             "uncertainty; this section's do not.", "",
             "Distributions drawn (decision.json holds the results, draws.csv every draw):", ""] + params + [""]
 

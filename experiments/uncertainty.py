@@ -195,8 +195,9 @@ def load_uncertainty(name: str, resolved: dict, market: str) -> Uncertainty:
     """Read and check an uncertainty setting against a comparison's resolved configs.
 
     ``resolved``: arm name -> resolved config (a plain dict); a key must be in one of them, or be a
-    parameter of conf/policy/ (whose default there, not an arm's variant, centres its distribution). ConfigError, one paragraph, naming the
-    key, on an unknown key, a bad distribution or a bound the config's value does not fit.
+    parameter of conf/policy/ (whose default there, not an arm's variant, centres its distribution).
+    ConfigError, one paragraph, naming the key, on an unknown key, a bad distribution or a bound the
+    config's value does not fit.
     """
     from omegaconf import OmegaConf
 
