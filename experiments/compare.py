@@ -4,9 +4,10 @@
     twosided compare arms=[fair_disputes,[proactive_outreach,tech_touch]] replicates=5 market=rides
     twosided compare 'arms=[tech_touch,tech_touch(weight=0.025),outreach_x2]' out=comparisons/variants
     twosided compare warmup_days=90 crn_check=true jobs=4 out=comparisons/drivers
+    twosided compare uncertainty=default draws=40 replicates=2 scale=small
 
 Keys of conf/compare.yaml (arms, baseline, replicates, warmup_days, crn,
-crn_check, jobs, launcher, confidence, out, progress, guards.*) set the comparison;
+crn_check, jobs, launcher, confidence, out, progress, guards.*, uncertainty, draws) set the comparison;
 every other key=value is a model override given to every run (market=,
 scale=, seed=, days=, population.buyers=, ...). ``seed`` is the base seed:
 replicate r runs on seed + r in every arm (common random numbers). Arms and
@@ -32,6 +33,12 @@ From Python::
     c = compare(arms=["tech_touch", "tech_touch(weight=0.025)"], market="rides", scale="tiny", replicates=3)
     c.headline          # the answer: extra net contribution, ROI, payback per arm
     c.plot()            # the cost-and-benefit chart
+    u = compare(arms=["tech_touch"], scale="tiny", uncertainty="default", draws=10, replicates=2)
+    u.decision          # probability best, expected gain, EVPI, EVPPI per parameter group (decision.json)
+
+With ``uncertainty=NAME draws=K`` (conf/uncertainty/, experiments/uncertainty.py) every arm runs on K draws of
+the assumed parameters, ``replicates`` seeds per draw with common random numbers inside a draw; the report
+leads with the decision under that uncertainty (experiments/decision.py).
 """
 from __future__ import annotations
 
@@ -863,18 +870,21 @@ def run_plan(p: Plan, folder: OutputFolder | None = None) -> Comparison:
 def compare(arms: Any = "all", *, baseline: str = "none", replicates: int = 3, market: str | None = None,
             scale: str | None = None, days: int | None = None, seed: int | None = None, overrides: tuple = (),
             warmup_days: int = 0, crn: bool = True, jobs: int = 1, confidence: float = 0.95, out=None,
-            progress: bool = False, launcher: str = "local") -> Comparison:
+            progress: bool = False, launcher: str = "local", uncertainty: str | None = None,
+            draws: int | None = None) -> Comparison:
     """Run a comparison from Python and return it (tables as attributes, ``.plot()``).
 
     ``arms``: a list of arms in the syntax of experiments/arms.py (a nested list is a composition);
     ``overrides``: further model overrides (``"population.buyers=500"``). With ``out``, finished runs
-    are saved there as they end (a rerun resumes) and the report is written there.
+    are saved there as they end (a rerun resumes) and the report is written there. ``uncertainty``: a
+    setting of conf/uncertainty/ (or a .yaml path), drawn ``draws`` times (``.decision``: decision.json).
     ConfigError on a bad value, as on the command line.
     """
     args = [f"arms={_arms_text(arms)}", f"baseline={baseline}", f"replicates={replicates}",
             f"warmup_days={warmup_days}", f"crn={str(crn).lower()}", f"jobs={jobs}", f"confidence={confidence}",
             f"progress={str(progress).lower()}", f"launcher={launcher}"]
-    for key, value in (("market", market), ("scale", scale), ("days", days), ("seed", seed)):
+    for key, value in (("market", market), ("scale", scale), ("days", days), ("seed", seed),
+                       ("uncertainty", uncertainty), ("draws", draws)):
         if value is not None:
             args.append(f"{key}={value}")
     args += list(overrides)
