@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 MIN_DRAWS_EVPPI = 5   # fewer draws: EVPPI is not estimated (NaN, null in decision.json)
+DRAWS_PER_PARAMETER = 5   # ...nor with fewer draws than this per parameter of the group (the fit would interpolate)
 MAX_SEGMENTS = 20     # knot intervals of a P-spline (fewer with few draws: about one per 4 draws)
 BACKFIT_ROUNDS = 20   # backfitting sweeps (an additive fit settles in a few)
 BACKFIT_TOL = 1e-9    # relative change of the fit at which backfitting stops
@@ -82,10 +83,11 @@ def gain_summary(values: np.ndarray, confidence: float) -> list[dict]:
     return [{"mean": float(m), "low": float(a), "high": float(b)} for m, a, b in zip(values.mean(axis=0), lo, hi)]
 
 
-def pspline_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def pspline_fit(x: np.ndarray, y: np.ndarray, max_edf: float = math.inf) -> np.ndarray:
     """Fitted values of a one-dimensional P-spline (Eilers & Marx 1996): cubic B-splines on equally spaced knots,
-    a second-difference penalty, its weight chosen by generalised cross-validation. Heavy smoothing tends to the
-    least-squares line (the penalty's null space), so a linear relation is fitted exactly."""
+    a second-difference penalty, its weight chosen by generalised cross-validation among the fits with at most
+    ``max_edf`` effective degrees of freedom. Heavy smoothing tends to the least-squares line (the penalty's
+    null space, 2 degrees of freedom), so a linear relation is fitted exactly."""
     from scipy.interpolate import BSpline
 
     n = x.size
@@ -107,14 +109,15 @@ def pspline_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         edf = float(np.sum(inverse * btb))   # trace of the hat matrix
         rss = float(np.sum((y - candidate) ** 2))
         gcv = n * rss / max(n - edf, 1e-9) ** 2
-        if gcv < best * (1 - 1e-12):
+        if edf <= max(max_edf, 2.0 + 1e-6) and gcv < best * (1 - 1e-12):
             best, fitted = gcv, candidate
     return fitted
 
 
 def smooth_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Fitted values of y on x (draws x parameters): an additive model of P-splines (:func:`pspline_fit`, each
-    with its own GCV smoothing), fitted by backfitting."""
+    with its own GCV smoothing), fitted by backfitting. The terms share at most half the draws as degrees of
+    freedom (beyond the intercept), so few draws give near-linear terms rather than an interpolation."""
     x = np.asarray(x, dtype=float).reshape(len(y), -1)
     y = np.asarray(y, dtype=float)
     n, k = x.shape
@@ -125,7 +128,7 @@ def smooth_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         change = 0.0
         for j in range(k):
             partial = y - centre - parts.sum(axis=0) + parts[j]
-            fitted = pspline_fit(x[:, j], partial)
+            fitted = pspline_fit(x[:, j], partial, max_edf=1.0 + (n / 2 - 1) / k)
             fitted -= fitted.mean()
             change = max(change, float(np.abs(fitted - parts[j]).max()) / scale)
             parts[j] = fitted
@@ -137,10 +140,11 @@ def smooth_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def evppi(values: np.ndarray, x: np.ndarray) -> float:
     """EVPPI of the parameters ``x`` (draws x parameters): E[max_a fit_a(x)] - max_a E[fit_a(x)], >= 0.
 
-    NaN with fewer than MIN_DRAWS_EVPPI draws.
+    NaN with fewer than MIN_DRAWS_EVPPI draws or fewer than DRAWS_PER_PARAMETER per parameter.
     """
     values = np.asarray(values, dtype=float)
-    if values.shape[0] < MIN_DRAWS_EVPPI:
+    x = np.asarray(x, dtype=float).reshape(values.shape[0], -1)
+    if values.shape[0] < max(MIN_DRAWS_EVPPI, DRAWS_PER_PARAMETER * x.shape[1]):
         return math.nan
     fits = np.column_stack([smooth_fit(x, values[:, a]) if np.ptp(values[:, a]) > 0 else values[:, a]
                             for a in range(values.shape[1])])

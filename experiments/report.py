@@ -550,6 +550,7 @@ def fig_evppi(c: Comparison, path: Path) -> None:
 
     d = c.decision
     items = sorted(((g, v) for g, v in d["evppi"].items() if v is not None), key=lambda kv: kv[1])
+    missing = [g for g, v in d["evppi"].items() if v is None]
     fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(items) + 1.8))
     y = np.arange(len(items))
     ax.barh(y, [v for _, v in items], color="#4c72b0", alpha=0.85, height=0.6, label="EVPPI of the group")
@@ -559,7 +560,9 @@ def fig_evppi(c: Comparison, path: Path) -> None:
     ax.axvline(d["evpi"], color="#c44e52", linestyle="--", linewidth=1.6, label=f"EVPI ({_money(d['evpi'])})")
     ax.set_yticks(y)
     ax.set_yticklabels([g for g, _ in items], fontsize=9)
-    ax.set_xlabel(f"expected value of knowing the group's parameters ({CURRENCY} over the run)", fontsize=9)
+    ax.set_xlabel(f"expected value of knowing the group's parameters ({CURRENCY} over the run)"
+                  + (f"\nnot estimated (too few draws per parameter): {', '.join(missing)}" if missing else ""),
+                  fontsize=9)
     ax.set_title(f"Which assumption is worth a pilot ({len(c.values)} draws, {c.settings.replicates} replicates "
                  "each)", fontsize=10)
     ax.set_xlim(0, 1.15 * max([d["evpi"], *[v for _, v in items]]) or 1.0)
@@ -572,6 +575,8 @@ def fig_evppi(c: Comparison, path: Path) -> None:
 
 def decision_markdown(c: Comparison) -> list[str]:
     """The report's first section under parameter uncertainty: p-best table, EVPI, EVPPI chart."""
+    from experiments.decision import DRAWS_PER_PARAMETER
+
     d = c.decision
     u = c.uncertainty
     header, rows = decision_rows(c)
@@ -591,7 +596,8 @@ def decision_markdown(c: Comparison) -> list[str]:
             "option). Interval: the central range of the draws' gains, so it includes parameter uncertainty; "
             "the noise share is the within-draw (seed) variance of a draw's mean over the variance between "
             "draws. EVPPI per group: Strong, Oakley & Brennan's nonparametric regression of each arm's gain on "
-            "the group's parameters (additive P-splines, smoothness by GCV); a group no arm uses is worth 0. "
+            "the group's parameters (additive P-splines, smoothness by GCV); a group no arm uses is worth 0; a "
+            f"group with fewer than {DRAWS_PER_PARAMETER} draws per parameter is not estimated. "
             "Seed noise left in each draw's mean makes EVPI and EVPPI slightly too large; more replicates shrink "
             "it. The sections below pool every draw and replicate as paired runs: their intervals understate parameter "
             "uncertainty; this section's do not.", "",
