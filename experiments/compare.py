@@ -796,8 +796,12 @@ class Comparison:
         """decision.json under parameter uncertainty (experiments/decision.py), or None without uncertainty."""
         if self.uncertainty is None:
             return None
-        groups = {group: np.array([[v[k] for k in keys] for v in self.values], dtype=float) if keys else None
-                  for group, keys in self.group_parameters.items()}
+        by_name = {a.name: a for a in self.arms}
+        groups = {}
+        for group, keys in self.group_parameters.items():
+            x = np.array([[v[k] for k in keys] for v in self.values], dtype=float)
+            depends = [any(reaches(k, by_name[name]) for k in keys) for name in self.arm_names]
+            groups[group] = (x, depends) if keys else None
         return decision.decide(self.gains, self.arm_names, groups, self.settings.confidence)
 
     @property

@@ -137,17 +137,21 @@ def smooth_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return centre + parts.sum(axis=0)
 
 
-def evppi(values: np.ndarray, x: np.ndarray) -> float:
+def evppi(values: np.ndarray, x: np.ndarray, depends=None) -> float:
     """EVPPI of the parameters ``x`` (draws x parameters): E[max_a fit_a(x)] - max_a E[fit_a(x)], >= 0.
 
+    ``depends``: per option, whether its gain can depend on x (default: all). The parameters are drawn
+    independently, so an option they do not reach has E[gain | x] = E[gain]: its fit is its mean, and the
+    noise of its gains is not mistaken for information.
     NaN with fewer than MIN_DRAWS_EVPPI draws or fewer than DRAWS_PER_PARAMETER per parameter.
     """
     values = np.asarray(values, dtype=float)
     x = np.asarray(x, dtype=float).reshape(values.shape[0], -1)
     if values.shape[0] < max(MIN_DRAWS_EVPPI, DRAWS_PER_PARAMETER * x.shape[1]):
         return math.nan
-    fits = np.column_stack([smooth_fit(x, values[:, a]) if np.ptp(values[:, a]) > 0 else values[:, a]
-                            for a in range(values.shape[1])])
+    depends = np.ones(values.shape[1], dtype=bool) if depends is None else np.asarray(depends, dtype=bool)
+    fits = np.column_stack([smooth_fit(x, values[:, a]) if depends[a] and np.ptp(values[:, a]) > 0
+                            else np.full(values.shape[0], values[:, a].mean()) for a in range(values.shape[1])])
     return max(0.0, evpi(fits))
 
 
@@ -155,14 +159,15 @@ def decide(gains: np.ndarray, options: list[str], groups: dict, confidence: floa
     """decision.json: ``{"arms": {ARM: {"p_best", "gain": {"mean", "low", "high"}}}, "evpi", "evppi": {GROUP}}``.
 
     ``gains``: draws x replicates x options (currency units, the baseline's column 0); ``groups``: group ->
-    draws x parameters array (None: no option depends on the group, its EVPPI is 0).
+    (draws x parameters array, per option whether the group reaches it), or None when it reaches no option
+    (EVPPI 0).
     """
     values = per_draw(gains)
     best = p_best(values)
     summary = gain_summary(values, confidence)
     return {"arms": {name: {"p_best": float(best[a]), "gain": summary[a]} for a, name in enumerate(options)},
             "evpi": evpi(values),
-            "evppi": {g: (0.0 if x is None else _none_if_nan(evppi(values, x))) for g, x in groups.items()}}
+            "evppi": {g: (0.0 if spec is None else _none_if_nan(evppi(values, *spec))) for g, spec in groups.items()}}
 
 
 def _none_if_nan(x: float):

@@ -75,6 +75,7 @@ def test_evppi_sees_through_seed_noise_and_an_irrelevant_parameter_is_worth_noth
     # psi does not enter the gains: its fit is flat up to noise of order SIGMA / sqrt(K) = 0.01, far from the
     # decision boundary (E[X] = 0.3), so max(fit, 0) = fit and EVPPI is 0 up to rounding
     assert decision.evppi(values, psi[:, None]) < 1e-3
+    assert decision.evppi(values, theta[:, None], depends=[True, False]) == pytest.approx(0.0, abs=1e-12)
     assert decision.evppi(values, np.column_stack([theta, psi])) == pytest.approx(
         decision.evppi(values, theta[:, None]), abs=EVPI_TOL)
     # seed-noise share: (NOISE_SD^2 / REPS) / (SIGMA^2 + NOISE_SD^2 / REPS), within 4 standard errors of the
@@ -89,7 +90,7 @@ def test_decision_json_shape_ties_and_a_group_nobody_uses():
     gains[:, :, 1] = np.arange(6)[:, None] - 2.0   # best in draws 3-5
     gains[:, :, 2] = gains[:, :, 1]                 # a twin: ties are shared
     x = np.arange(6.0)[:, None]
-    out = decision.decide(gains, ["none", "a", "b"], {"g": x, "unused": None}, 0.9)
+    out = decision.decide(gains, ["none", "a", "b"], {"g": (x, [False, True, True]), "unused": None}, 0.9)
     assert set(out) == {"arms", "evpi", "evppi"} and set(out["arms"]) == {"none", "a", "b"}
     assert set(out["arms"]["a"]["gain"]) == {"mean", "low", "high"}
     # draws 0-1: none best; draw 2: all tie at 0 (a third each); draws 3-5: a and b share
