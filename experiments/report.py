@@ -23,6 +23,7 @@ import base64
 import json
 import math
 import re
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -551,7 +552,9 @@ def fig_evppi(c: Comparison, path: Path) -> None:
     d = c.decision
     items = sorted(((g, v) for g, v in d["evppi"].items() if v is not None), key=lambda kv: kv[1])
     missing = [g for g, v in d["evppi"].items() if v is None]
-    fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(items) + 1.8))
+    from experiments.decision import DRAWS_PER_PARAMETER
+
+    fig, ax = plt.subplots(figsize=(9.5, 0.36 * len(items) + 2.2 + 0.2 * math.ceil(len(", ".join(missing)) / 120)))
     y = np.arange(len(items))
     ax.barh(y, [v for _, v in items], color="#4c72b0", alpha=0.85, height=0.6, label="EVPPI of the group")
     for yi, (group, v) in zip(y, items):
@@ -560,9 +563,10 @@ def fig_evppi(c: Comparison, path: Path) -> None:
     ax.axvline(d["evpi"], color="#c44e52", linestyle="--", linewidth=1.6, label=f"EVPI ({_money(d['evpi'])})")
     ax.set_yticks(y)
     ax.set_yticklabels([g for g, _ in items], fontsize=9)
+    note = textwrap.fill(f"Not estimated (fewer than {DRAWS_PER_PARAMETER} draws per parameter): "
+                         + ", ".join(missing), 120) if missing else ""
     ax.set_xlabel(f"expected value of knowing the group's parameters ({CURRENCY} over the run)"
-                  + (f"\nnot estimated (too few draws per parameter): {', '.join(missing)}" if missing else ""),
-                  fontsize=9)
+                  + (f"\n{note}" if note else ""), fontsize=9)
     ax.set_title(f"Which assumption is worth a pilot ({len(c.values)} draws, {c.settings.replicates} replicates "
                  "each)", fontsize=10)
     ax.set_xlim(0, 1.15 * max([d["evpi"], *[v for _, v in items]]) or 1.0)
@@ -581,7 +585,10 @@ def decision_markdown(c: Comparison) -> list[str]:
     u = c.uncertainty
     header, rows = decision_rows(c)
     ranked = sorted(((g, v) for g, v in d["evppi"].items() if v is not None), key=lambda kv: -kv[1])
-    top = (f" The assumption most worth a pilot is **{ranked[0][0]}** (EVPPI {_money(ranked[0][1])})."
+    skipped = [g for g, v in d["evppi"].items() if v is None]
+    top = (f" The assumption most worth a pilot is **{ranked[0][0]}** (EVPPI {_money(ranked[0][1])})"
+           + (f", among the {len(ranked)} groups with enough draws to estimate ({len(skipped)} have fewer than "
+              f"{DRAWS_PER_PARAMETER} draws per parameter)" if skipped else "") + "."
            if ranked and ranked[0][1] > 0 else "")
     params = [f"> - {p.group}: `{p.key}` ~ {p.text()}" for p in u.parameters]
     return ["## The decision under parameter uncertainty", "",
