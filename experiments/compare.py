@@ -4,9 +4,10 @@
     twosided compare arms=[fair_disputes,[proactive_outreach,tech_touch]] replicates=5 market=rides
     twosided compare 'arms=[tech_touch,tech_touch(weight=0.025),outreach_x2]' out=comparisons/variants
     twosided compare warmup_days=90 crn_check=true jobs=4 out=comparisons/drivers
+    twosided compare uncertainty=default draws=40 replicates=2 scale=small
 
 Keys of conf/compare.yaml (arms, baseline, replicates, warmup_days, crn,
-crn_check, jobs, launcher, confidence, out, progress, guards.*) set the comparison;
+crn_check, jobs, launcher, confidence, out, progress, guards.*, uncertainty, draws) set the comparison;
 every other key=value is a model override given to every run (market=,
 scale=, seed=, days=, population.buyers=, ...). ``seed`` is the base seed:
 replicate r runs on seed + r in every arm (common random numbers). Arms and
@@ -32,6 +33,12 @@ From Python::
     c = compare(arms=["tech_touch", "tech_touch(weight=0.025)"], market="rides", scale="tiny", replicates=3)
     c.headline          # the answer: extra net contribution, ROI, payback per arm
     c.plot()            # the cost-and-benefit chart
+    u = compare(arms=["tech_touch"], scale="tiny", uncertainty="default", draws=10, replicates=2)
+    u.decision          # probability best, expected gain, EVPI, EVPPI per parameter group (decision.json)
+
+With ``uncertainty=NAME draws=K`` (conf/uncertainty/, experiments/uncertainty.py) every arm runs on K draws of
+the assumed parameters, ``replicates`` seeds per draw with common random numbers inside a draw; the report
+leads with the decision under that uncertainty (experiments/decision.py).
 """
 from __future__ import annotations
 
@@ -52,7 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments import report, tables
+from experiments import decision, report, tables
 from experiments.arms import Arm, ArmParser
 from experiments.config import CONF_DIR
 from experiments.folder import OutputFolder, provenance
@@ -90,6 +97,8 @@ class Settings:
     progress: bool = True
     launcher: str = "local"
     guards: dict = field(default_factory=dict)
+    uncertainty: Any = None    # a conf/uncertainty/ name or .yaml path: parameter draws (experiments/uncertainty.py)
+    draws: int = 20
     model: list = field(default_factory=list)  # model overrides (the other key=value arguments)
     args: list = field(default_factory=list)   # the arguments as given (for the command that reproduces)
 
@@ -108,6 +117,9 @@ _ALLOWED = {
     "progress": "true or false",
     "launcher": "local (worker processes, jobs=), submitit_local or submitit_slurm (the launchers of sweeps)",
     "guards": "the mapping of conf/compare.yaml (test_scales, payback_months, max_t_inflation, min_answers)",
+    "uncertainty": "null, or a setting of conf/uncertainty/ (or the path of a .yaml file): distributions of the "
+                   "assumed parameters, drawn `draws` times",
+    "draws": "a whole number >= 1 of parameter draws, with uncertainty=NAME",
 }
 _GUARDS = {"test_scales": "a list of scale names", "payback_months": "a whole number >= 1",
            "max_t_inflation": "a number > 1", "min_answers": "a whole number >= 1"}
@@ -210,6 +222,23 @@ def parse_args(args: list[str]) -> Settings:
     if s.launcher not in LAUNCHERS:
         raise ConfigError("launcher", s.launcher, _ALLOWED["launcher"])
     s.guards = _guards(values["guards"])
+    s.uncertainty = values["uncertainty"]
+    s.draws = _int("draws", values["draws"], 1)
+    if s.uncertainty is None:
+        if any(a.partition("=")[0] == "draws" for a in args):
+            raise ConfigError("draws", values["draws"], "draws only with uncertainty=NAME (a setting of "
+                              "conf/uncertainty/): without it a comparison has no parameters to draw")
+    else:
+        if not isinstance(s.uncertainty, str) or not s.uncertainty.strip():
+            raise ConfigError("uncertainty", s.uncertainty, _ALLOWED["uncertainty"])
+        from experiments.uncertainty import uncertainty_path
+
+        uncertainty_path(s.uncertainty)  # an unknown name is refused before any config is composed
+        for key in ("crn", "crn_check"):
+            if getattr(s, key) != (key == "crn"):
+                raise ConfigError(key, getattr(s, key), f"{str(key == 'crn').lower()} with uncertainty=: the arms "
+                                  "of a draw share their seeds (common random numbers); measure crn_check on the "
+                                  "comparison without uncertainty")
     return s
 
 
@@ -249,10 +278,13 @@ class Task:
     warm: bytes | None = None  # pickled Marketplace after warm-up (policy none), or None
     switch_policies: bool = False
     group: str = "main"
+    draw: int | None = None   # the parameter draw (uncertainty=), else None
 
     @property
     def key(self) -> str:
         """The task's file name in the folder's runs/ (unique within a comparison)."""
+        if self.draw is not None:
+            return f"{self.group}-d{self.draw:04d}-a{self.arm:02d}-r{self.replicate:05d}"
         return f"{self.group}-a{self.arm:02d}-r{self.replicate:03d}"
 
 
@@ -269,10 +301,26 @@ class Plan:
     days: int
     market: str
     scale: str
+    uncertainty: Any = None  # experiments.uncertainty.Uncertainty, or None
+    values: list = field(default_factory=list)      # per draw: {key: value}
+    drawn: dict = field(default_factory=dict)       # (draw, arm index) -> validated Config with the draw's values
 
     def tasks(self, crn: bool, group: str = "main") -> list[Task]:
-        """One task per (arm, replicate), in that order."""
+        """One task per (arm, replicate), in that order; with draws, per (draw, arm, replicate).
+
+        Draw d, replicate r runs on seed + d x replicates + r in every arm (common random numbers inside the
+        draw, fresh seeds across draws); its replicate index in the tables is d x replicates + r.
+        """
         out = []
+        if self.uncertainty is not None:
+            reps = self.settings.replicates
+            for d in range(len(self.values)):
+                for j, arm in enumerate(self.arms):
+                    for r in range(reps):
+                        seed = self.base_seed + d * reps + r
+                        out.append(Task(j, d * reps + r, seed, _with_seed(self.drawn[(d, j)], seed),
+                                        switch_policies=arm.policies != ["none"], group=group, draw=d))
+            return out
         for j, arm in enumerate(self.arms):
             for r in range(self.settings.replicates):
                 seed = seed_for(self.base_seed, j, r, crn)
@@ -285,7 +333,15 @@ class Plan:
         s = self.settings
         return {"arms": [[a.name, a.overrides] for a in self.arms], "replicates": s.replicates,
                 "warmup_days": s.warmup_days, "crn": s.crn, "crn_check": s.crn_check, "model": s.model,
-                "seed": self.base_seed, "days": self.days, **provenance()}
+                "seed": self.base_seed, "days": self.days, **provenance(),
+                **({"uncertainty": {p.key: p.text() for p in self.uncertainty.parameters}, "draws": len(self.values)}
+                   if self.uncertainty is not None else {})}
+
+    def draw_of(self, seed: int) -> dict:
+        """The drawn values a seed runs with ({} without uncertainty)."""
+        if self.uncertainty is None:
+            return {}
+        return self.values[(seed - self.base_seed) // self.settings.replicates]
 
 
 def plan(settings: Settings) -> Plan:
@@ -312,12 +368,44 @@ def plan(settings: Settings) -> Plan:
     days = int(base_cfg.days)
     if settings.warmup_days >= days:
         raise ConfigError("warmup_days", settings.warmup_days, f"a whole number >= 0 below the run's days ({days})")
-    return Plan(settings, baseline, everyone, configs, resolved, int(base_cfg.seed), days, base_cfg.market.name,
-                scale_of(settings.model))
+    the_plan = Plan(settings, baseline, everyone, configs, resolved, int(base_cfg.seed), days, base_cfg.market.name,
+                    scale_of(settings.model))
+    if settings.uncertainty is not None:
+        _draw(the_plan)
+    return the_plan
+
+
+def _draw(p: Plan) -> None:
+    """Load the plan's uncertainty setting, draw its parameter sets and check every arm's config at each draw."""
+    from experiments.uncertainty import apply_draw, load_uncertainty
+
+    u = load_uncertainty(p.settings.uncertainty, p.resolved, p.market)
+    p.uncertainty, p.values = u, u.draw(p.base_seed, p.settings.draws)
+    for d, values in enumerate(p.values):
+        for j, arm in enumerate(p.arms):
+            try:
+                p.drawn[(d, j)] = apply_draw(p.configs[j], values, fixed_keys(arm))
+            except ConfigError as error:
+                spec = next((q for q in u.parameters if q.key == error.key), None)
+                where = f"groups.{spec.group}.{spec.key}" if spec else str(error.key)
+                raise ConfigError(f"uncertainty {u.name}: {where}", error.value, f"a distribution whose draws the "
+                                  f"config accepts (draw {d} gives this value; allowed: {error.allowed})") from None
 
 
 def _quiet() -> None:
     logging.getLogger("MESA").setLevel(logging.WARNING)
+
+
+def reaches(key: str, arm: Arm) -> bool:
+    """Whether a drawn parameter changes an arm's runs (not a policy it lacks, nor a value it sets itself)."""
+    from experiments.uncertainty import applies_to
+
+    return applies_to(key, arm.policies) and key not in fixed_keys(arm)
+
+
+def fixed_keys(arm: Arm) -> set:
+    """The parameters an arm sets itself (``policy.NAME.KEY``): a draw does not change them."""
+    return {f"policy.{c.policy}.{c.key}" for c in arm.changes}
 
 
 def seed_for(base_seed: int, arm: int, replicate: int, crn: bool) -> int:
@@ -369,7 +457,7 @@ def run_task(task: Task) -> dict:
             start = 0
         result = model.run()
         reduced = reduce_result(result, start, task.cfg.metrics.survey_share_per_month)
-        reduced.update(arm=task.arm, replicate=task.replicate, seed=task.seed)
+        reduced.update(arm=task.arm, replicate=task.replicate, seed=task.seed, draw=task.draw)
         return reduced
     except Exception as error:  # noqa: BLE001 - an arm that fails is recorded, not fatal
         return {"arm": task.arm, "replicate": task.replicate, "seed": task.seed,
@@ -617,7 +705,13 @@ def simulate(settings: Settings, baseline: Arm, arms: list, crn: bool, label: st
         from experiments.config import load_config
 
         plain = load_config([*settings.model, "policy=none"])
-        items = [(seed, _with_seed(plain, seed), settings.warmup_days) for seed in needed]
+        if p.uncertainty is not None:  # the draw's values that reach a market without policies
+            from experiments.uncertainty import apply_draw
+
+            items = [(seed, _with_seed(apply_draw(plain, p.draw_of(seed), set()), seed), settings.warmup_days)
+                     for seed in needed]
+        else:
+            items = [(seed, _with_seed(plain, seed), settings.warmup_days) for seed in needed]
         warm = {}
         for out in execute(items, settings.jobs, settings.progress, f"{label} warm-up", _warm_task,
                            keys=[None] * len(items)):
@@ -677,6 +771,39 @@ class Comparison:
     scale: str = "default"
     resolved: dict = field(default_factory=dict)   # arm name -> resolved config
     resumed: int = 0        # runs loaded from the folder instead of simulated
+    uncertainty: Any = None  # experiments.uncertainty.Uncertainty of uncertainty=, or None
+    values: list = field(default_factory=list)   # per draw: {parameter key: value}
+
+    @functools.cached_property
+    def gains(self) -> np.ndarray:
+        """Extra net contribution over the baseline: draws x replicates x arms that ran (baseline first: 0)."""
+        return decision.gains_table(self.runs, self.arm_names, len(self.values), self.settings.replicates)
+
+    @functools.cached_property
+    def group_parameters(self) -> dict:
+        """Group -> the keys of its parameters that reach at least one arm that ran (empty: no arm uses it)."""
+        by_name = {a.name: a for a in self.arms}
+        return {group: [p.key for p in self.uncertainty.parameters if p.group == group
+                        and any(reaches(p.key, by_name[name]) for name in self.arm_names)]
+                for group in self.uncertainty.groups}
+
+    @property
+    def unused_groups(self) -> list[str]:
+        """Parameter groups that change no arm's runs (their EVPPI is 0)."""
+        return [g for g, keys in self.group_parameters.items() if not keys]
+
+    @functools.cached_property
+    def decision(self) -> dict | None:
+        """decision.json under parameter uncertainty (experiments/decision.py), or None without uncertainty."""
+        if self.uncertainty is None:
+            return None
+        by_name = {a.name: a for a in self.arms}
+        groups = {}
+        for group, keys in self.group_parameters.items():
+            x = np.array([[v[k] for k in keys] for v in self.values], dtype=float)
+            depends = [any(reaches(k, by_name[name]) for k in keys) for name in self.arm_names]
+            groups[group] = (x, depends) if keys else None
+        return decision.decide(self.gains, self.arm_names, groups, self.settings.confidence)
 
     @property
     def arm_names(self) -> list[str]:
@@ -733,7 +860,8 @@ def run_plan(p: Plan, folder: OutputFolder | None = None) -> Comparison:
     runs, failed, seeds, days, market = simulate(s, p.baseline, p.arms[1:], s.crn, folder=folder, the_plan=p)
     comparison = Comparison(s, p.baseline, p.arms, failed, runs, seeds, days, market, " ".join(s.model),
                             time.perf_counter() - t0, scale=p.scale, resolved=p.resolved,
-                            resumed=folder.resumed if folder is not None else 0)
+                            resumed=folder.resumed if folder is not None else 0, uncertainty=p.uncertainty,
+                            values=p.values)
     if s.crn_check:
         t1 = time.perf_counter()
         ok = [a for a in p.arms if a.name not in failed]
@@ -747,18 +875,21 @@ def run_plan(p: Plan, folder: OutputFolder | None = None) -> Comparison:
 def compare(arms: Any = "all", *, baseline: str = "none", replicates: int = 3, market: str | None = None,
             scale: str | None = None, days: int | None = None, seed: int | None = None, overrides: tuple = (),
             warmup_days: int = 0, crn: bool = True, jobs: int = 1, confidence: float = 0.95, out=None,
-            progress: bool = False, launcher: str = "local") -> Comparison:
+            progress: bool = False, launcher: str = "local", uncertainty: str | None = None,
+            draws: int | None = None) -> Comparison:
     """Run a comparison from Python and return it (tables as attributes, ``.plot()``).
 
     ``arms``: a list of arms in the syntax of experiments/arms.py (a nested list is a composition);
     ``overrides``: further model overrides (``"population.buyers=500"``). With ``out``, finished runs
-    are saved there as they end (a rerun resumes) and the report is written there.
+    are saved there as they end (a rerun resumes) and the report is written there. ``uncertainty``: a
+    setting of conf/uncertainty/ (or a .yaml path), drawn ``draws`` times (``.decision``: decision.json).
     ConfigError on a bad value, as on the command line.
     """
     args = [f"arms={_arms_text(arms)}", f"baseline={baseline}", f"replicates={replicates}",
             f"warmup_days={warmup_days}", f"crn={str(crn).lower()}", f"jobs={jobs}", f"confidence={confidence}",
             f"progress={str(progress).lower()}", f"launcher={launcher}"]
-    for key, value in (("market", market), ("scale", scale), ("days", days), ("seed", seed)):
+    for key, value in (("market", market), ("scale", scale), ("days", days), ("seed", seed),
+                       ("uncertainty", uncertainty), ("draws", draws)):
         if value is not None:
             args.append(f"{key}={value}")
     args += list(overrides)

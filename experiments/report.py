@@ -9,6 +9,8 @@ Layout of the folder (besides spec.json and runs/, see experiments/folder.py)::
     economics.csv             extra net contribution, ROI (with interval) and payback month per arm
     headline.csv              the headline table
     crn.csv                   interval widths with / without common random numbers (when measured)
+    decision.json             with uncertainty=: probability best, expected gain, EVPI, EVPPI per group
+    draws.csv                 with uncertainty=: every draw's parameters and each arm's mean gain
     config.yaml               the resolved config of every arm
     manifest.json             package version, git commit, seeds, arms and the command that reproduces it
     *.png                     the figures
@@ -21,6 +23,7 @@ import base64
 import json
 import math
 import re
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -520,6 +523,106 @@ def figures(c: Comparison, out: Path) -> list[tuple[str, str]]:
             ("ltv.png", "LTV distributions")]
 
 
+# -- the decision under parameter uncertainty -------------------------------------------------------
+def decision_rows(c: Comparison) -> tuple[list, list]:
+    """Per arm (best chance first): probability best, expected gain with the draws' interval, seed-noise share."""
+    from experiments.decision import mc_share
+
+    d = c.decision
+    pct = _pct(c)
+    share = dict(zip(c.arm_names, mc_share(c.gains)))
+    header = ["arm", "probability best", f"expected extra net contribution ({CURRENCY}) [{pct}% of draws]",
+              "share of the spread that is seed noise"]
+    rows = []
+    for arm, v in sorted(d["arms"].items(), key=lambda kv: -kv[1]["p_best"]):
+        g = v["gain"]
+        gain = "0 (the reference)" if arm == c.baseline.name else \
+            f"{_signed(g['mean'])} [{_signed(g['low'])}, {_signed(g['high'])}]"
+        noise = f"{100 * share[arm]:.0f}%" if _finite(share[arm]) else "-"
+        rows.append([(arm, v["p_best"] == max(x["p_best"] for x in d["arms"].values())), f"{v['p_best']:.2f}", gain,
+                     noise])
+    return header, rows
+
+
+def fig_evppi(c: Comparison, path: Path) -> None:
+    """Bars: EVPPI of each parameter group (largest on top), with EVPI as a line: which assumption is worth a
+    pilot."""
+    import matplotlib.pyplot as plt
+
+    d = c.decision
+    items = sorted(((g, v) for g, v in d["evppi"].items() if v is not None), key=lambda kv: kv[1])
+    missing = [g for g, v in d["evppi"].items() if v is None]
+    from experiments.decision import DRAWS_PER_PARAMETER
+
+    fig, ax = plt.subplots(figsize=(9.5, 0.36 * len(items) + 2.2 + 0.2 * math.ceil(len(", ".join(missing)) / 120)))
+    y = np.arange(len(items))
+    ax.barh(y, [v for _, v in items], color="#4c72b0", alpha=0.85, height=0.6, label="EVPPI of the group")
+    for yi, (group, v) in zip(y, items):
+        note = " (no arm uses it)" if group in c.unused_groups else ""
+        ax.text(v, yi, f" {_money(v)}{note}", va="center", fontsize=8)
+    ax.axvline(d["evpi"], color="#c44e52", linestyle="--", linewidth=1.6, label=f"EVPI ({_money(d['evpi'])})")
+    ax.set_yticks(y)
+    ax.set_yticklabels([g for g, _ in items], fontsize=9)
+    note = textwrap.fill(f"Not estimated (fewer than {DRAWS_PER_PARAMETER} draws per parameter): "
+                         + ", ".join(missing), 120) if missing else ""
+    ax.set_xlabel(f"expected value of knowing the group's parameters ({CURRENCY} over the run)"
+                  + (f"\n{note}" if note else ""), fontsize=9)
+    ax.set_title(f"Which assumption is worth a pilot ({len(c.values)} draws, {c.settings.replicates} replicates "
+                 "each)", fontsize=10)
+    ax.set_xlim(0, 1.15 * max([d["evpi"], *[v for _, v in items]]) or 1.0)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def decision_markdown(c: Comparison) -> list[str]:
+    """The report's first section under parameter uncertainty: p-best table, EVPI, EVPPI chart."""
+    from experiments.decision import DRAWS_PER_PARAMETER
+
+    d = c.decision
+    u = c.uncertainty
+    header, rows = decision_rows(c)
+    ranked = sorted(((g, v) for g, v in d["evppi"].items() if v is not None), key=lambda kv: -kv[1])
+    skipped = [g for g, v in d["evppi"].items() if v is None]
+    top = (f" The assumption most worth a pilot is **{ranked[0][0]}** (EVPPI {_money(ranked[0][1])})"
+           + (f", among the {len(ranked)} groups with enough draws to estimate ({len(skipped)} have fewer than "
+              f"{DRAWS_PER_PARAMETER} draws per parameter)" if skipped else "") + "."
+           if ranked and ranked[0][1] > 0 else "")
+    params = [f"> - {p.group}: `{p.key}` ~ {p.text()}" for p in u.parameters]
+    return ["## The decision under parameter uncertainty", "",
+            f"Every arm ran on {len(c.values)} draws of the assumed parameters (setting `{u.name}`), "
+            f"{c.settings.replicates} replicates per draw with common random numbers inside each draw. Gains are "
+            f"net contribution over {c.days} days against **{c.baseline.name}**, averaged over a draw's replicates.",
+            "", _md_table(header, rows), "",
+            f"**EVPI {_money(d['evpi'])} {CURRENCY}**: what knowing every assumed parameter before choosing would "
+            f"be worth on average (E[max gain] - max E[gain] over the draws).{top}", "",
+            "![Which assumption is worth a pilot](evppi.png)", "",
+            "Probability best: the share of draws in which the arm's gain is the largest (the baseline is an "
+            "option). Interval: the central range of the draws' gains, so it includes parameter uncertainty; "
+            "the noise share is the within-draw (seed) variance of a draw's mean over the variance between "
+            "draws. EVPPI per group: Strong, Oakley & Brennan's nonparametric regression of each arm's gain on "
+            "the group's parameters (additive P-splines, smoothness by GCV); a group no arm uses is worth 0; a "
+            f"group with fewer than {DRAWS_PER_PARAMETER} draws per parameter is not estimated. "
+            "Seed noise left in each draw's mean makes EVPI and EVPPI slightly too large; more replicates shrink "
+            "it. The sections below pool every draw and replicate as paired runs: their intervals understate parameter "
+            "uncertainty; this section's do not.", "",
+            "Distributions drawn (decision.json holds the results, draws.csv every draw):", ""] + params + [""]
+
+
+def draws_table(c: Comparison) -> pd.DataFrame:
+    """One row per draw: the drawn parameters and each arm's mean gain over the draw's replicates."""
+    from experiments.decision import per_draw
+
+    table = pd.DataFrame(c.values)
+    table.insert(0, "draw", np.arange(len(c.values)))
+    gains = per_draw(c.gains)
+    for a, arm in enumerate(c.arm_names[1:], start=1):
+        table[f"gain {arm}"] = gains[:, a]
+    return table
+
+
 # -- the folder -----------------------------------------------------------------------------------
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -550,13 +653,17 @@ def markdown_text(c: Comparison, figs: list, out: Path) -> str:
              + (f" {c.resumed} of the runs were loaded from this folder, saved by an earlier start of the same "
                 "command." if c.resumed else ""))
     h_header, h_rows = headline_rows(c)
-    md = [f"# Policy comparison: {names} vs {c.baseline.name}", "", intro, "", "## The answer", "", verdict(c), "",
+    md = [f"# Policy comparison: {names} vs {c.baseline.name}", "", intro, ""]
+    md += decision_markdown(c) if c.decision is not None else []
+    md += ["## The answer", "", verdict(c), "",
           _md_table(h_header, h_rows), "",
           f"Extra net contribution: arm minus baseline over the run, already net of the arm's CS spend; **bold**: "
           f"resolved after Holm's correction (p (Holm) < {1 - s.confidence:.2g}). ROI = extra net contribution / "
           "extra CS spend (> 0 pays back). Payback month: the first month whose cumulative extra net contribution "
-          "is >= 0. Probability best needs parameter uncertainty, which this comparison does not model: the "
-          "intervals are seed noise only.", "",
+          "is >= 0. " + ("Intervals here: seed noise of the pooled runs; the section above has the ones with "
+                         "parameter uncertainty." if c.decision is not None else
+                         "Probability best needs parameter uncertainty (`uncertainty=default draws=K`), which this "
+                         "comparison does not model: the intervals are seed noise only."), "",
           f"![{figs[0][1]}]({figs[0][0]})", ""]
     if c.failed:
         md += ["### Failed arms", ""] + [f"- **{n}**: {e.splitlines()[0]}" for n, e in c.failed.items()] + [""]
@@ -626,6 +733,10 @@ def write_report(c: Comparison, out: Path) -> dict:
     if crn_info["measured"] is not None:
         crn_info["measured"].to_csv(out / "crn.csv", index=False)
     figs = figures(c, out)
+    if c.decision is not None:
+        fig_evppi(c, out / "evppi.png")
+        atomic_write(out / "decision.json", json.dumps(c.decision, indent=2).encode("utf-8"))
+        draws_table(c).to_csv(out / "draws.csv", index=False)
     text = markdown_text(c, figs, out)
     atomic_write(out / "report.md", text.encode("utf-8"))
     body = markdown.markdown(text, extensions=["tables", "fenced_code"])
@@ -645,7 +756,8 @@ def write_report(c: Comparison, out: Path) -> dict:
                 "failed": c.failed, "replicates": s.replicates, "crn": s.crn, "warmup_days": s.warmup_days,
                 "confidence": s.confidence, "model": s.model, "scale": c.scale, "days": c.days, "seeds": c.seeds,
                 "elapsed_s": c.elapsed_s, "resumed_runs": c.resumed, "best": c.best, "guards": c.guards,
-                "crn_ratios": crn_info["ratios"]}
+                "crn_ratios": crn_info["ratios"],
+                **({"uncertainty": c.uncertainty.name, "draws": len(c.values)} if c.uncertainty is not None else {})}
     atomic_write(out / "manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
     return {"md": out / "report.md", "html": out / "report.html", "folder": out}
 
