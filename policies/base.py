@@ -205,6 +205,7 @@ def smallest_first(keys: np.ndarray, limit=None) -> np.ndarray:
 def registry() -> dict[str, type[Policy]]:
     """Every policy by name."""
     from policies import (
+        expansion_offers,
         fair_disputes,
         none,
         onboarding_program,
@@ -217,7 +218,8 @@ def registry() -> dict[str, type[Policy]]:
 
     classes = (none.NoPolicy, proactive_outreach.ProactiveOutreach, fair_disputes.FairDisputes,
                tech_touch.TechTouch, onboarding_program.OnboardingProgram,
-               referral_incentive.ReferralIncentive, win_back.WinBack, segmented.Segmented)
+               referral_incentive.ReferralIncentive, win_back.WinBack, segmented.Segmented,
+               expansion_offers.ExpansionOffers)
     return {c.name: c for c in classes}
 
 
