@@ -10,6 +10,7 @@ from scipy import stats
 from agents import sellers as sellers_rules
 from experiments.config import load_config
 from sim import Marketplace
+from sim.config import ConfigError
 from sim.metrics import MONTH_DAYS, revenue_retention
 
 # Rates raised so that a 120-day tiny run sees every kind of plan movement (take-up, cancellation while
@@ -155,3 +156,16 @@ def test_expansion_offers_raise_products_nrr_in_paired_runs(tiny):
     diffs = np.array(diffs)
     half = stats.t.ppf(0.975, diffs.size - 1) * diffs.std(ddof=1) / math.sqrt(diffs.size)
     assert diffs.mean() - half > 0, (diffs.mean(), half)
+
+
+@pytest.mark.parametrize("overrides,names", [
+    (["market=rides", "policy=expansion_offers"], ["policy.expansion_offers.sides", "only sellers"]),
+    (["market=delivery", "policy=expansion_offers", "policy.expansion_offers.min_vector=upward"],
+     ["policy.expansion_offers.min_vector", "upward", "negative, neutral, positive"]),
+    (["market=goods", "metrics.revenue_retention_months=0"], ["metrics.revenue_retention_months", "[1, 120]"]),
+])
+def test_bad_settings_get_a_one_paragraph_error(overrides, names):
+    with pytest.raises(ConfigError) as err:
+        load_config(["scale=tiny", *overrides])
+    for name in names:
+        assert name in str(err.value)
