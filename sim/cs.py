@@ -73,8 +73,7 @@ LATENT = frozenset({
     "satisfaction", "churn_threshold", "cum_hazard", "base_hazard", "activation_due", "quality",
     "unfair_low_ratings", "purchase_rate", "dropout_p", "next_purchase", "spend_rate", "platform_share",
     "expected_orders", "premium_hazard", "premium_threshold", "promoted_hazard", "promoted_threshold", "hours",
-    "margin_rate",
-                     "exposure", "sales_value_rate", "outside_option"})
+    "margin_rate", "exposure", "sales_value_rate", "outside_option"})
 
 
 # ---------------------------------------------------------------------- compiled passes

@@ -396,11 +396,12 @@ class Marketplace(mesa.Model):
             for product, (taken, cancelled) in moves.items():
                 t[f"sellers_{product}_taken"] = taken.size
                 t[f"sellers_{product}_cancelled"] = cancelled.size
-            paying = np.flatnonzero(sellers.alive & (sellers.premium | sellers.promoted))
-            fee = sellers_rules.product_fees(sellers, m.sellers)[paying]
+            fees = sellers_rules.product_fees(sellers, m.sellers)
+            paying = np.flatnonzero(sellers.alive & (fees > 0))
+            fee = fees[paying]
             book_money(sellers, paying, fee, fee, day, self.discount_per_day)
             sellers.fees_paid[paying] += fee
-            self._premium_fees_today = (paying, fee)
+            self._product_fees_today = (paying, fee)
             t["expansion_revenue"] = float(fee.sum())
             t["take_revenue"] += float(fee.sum())
             t["sellers_revenue"] = t.get("sellers_revenue", 0.0) + float(fee.sum())
@@ -416,8 +417,8 @@ class Marketplace(mesa.Model):
                 side = self.sides[name]
                 activity_margin = self._margin_today(side)
                 if name == "sellers":   # product fees are forecast from the products, not from recent activity
-                    premium, fee = self._premium_fees_today
-                    activity_margin[premium] -= fee
+                    paying, fee = self._product_fees_today
+                    activity_margin[paying] -= fee
                 active = side.alive & (side.activation_day >= 0)
                 side.margin_rate[:] += (activity_margin - side.margin_rate) / MONTH_DAYS
                 side.exposure[:] += (active - side.exposure) / MONTH_DAYS
