@@ -18,6 +18,8 @@ from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazar
 from sim.streams import ATTRIBUTE_DAY, Streams
 
 ENTERPRISE = 1
+PRODUCTS = ("premium", "promoted")
+"""The paid products a seller can take and drop: the premium plan (upsell), promoted listings (cross-sell)."""
 FIELDS = {
     "quality": (np.float32, 0.0),         # probability an order goes well
     "price_level": (np.float32, 1.0),     # multiplies the market's order value
@@ -26,10 +28,16 @@ FIELDS = {
     "expected_orders": (np.float32, 1.0),  # the seller's sales expectation, orders per day
     "sales_value_rate": (np.float32, 0.0),  # recent gross sales, currency per day (exponentially weighted)
     "outside_option": (np.float32, 1.0),  # net income per day the seller could earn elsewhere, currency
-    "premium": (np.bool_, False),
-    "premium_day": (np.int32, -1),
-    "premium_hazard": (np.float32, 0.0),  # cumulative upgrade hazard
-    "premium_threshold": (np.float32, 0.0),
+    "premium": (np.bool_, False),         # holds the premium plan
+    "premium_day": (np.int32, -1),        # day of the last take-up
+    "premium_hazard": (np.float32, 0.0),  # cumulative take-up hazard (not holding) or cancel hazard (holding)
+    "premium_threshold": (np.float32, 0.0),  # its Exp(1) threshold
+    "promoted": (np.bool_, False),        # holds promoted listings (the same four fields as the plan)
+    "promoted_day": (np.int32, -1),
+    "promoted_hazard": (np.float32, 0.0),
+    "promoted_threshold": (np.float32, 0.0),
+    "expansion_day": (np.int32, -1),      # day of the last take-up of any paid product
+    "fees_paid": (np.float64, 0.0),       # paid-product fees to date, currency (part of revenue)
     "x": (np.float32, 0.0),               # position on the unit torus (delivery)
     "y": (np.float32, 0.0),
 }
@@ -65,7 +73,9 @@ def init_traits(sellers: Side, ids: np.ndarray, conf, referred: np.ndarray | boo
     monthly = streams.beta("sellers.monthly_churn", ATTRIBUTE_DAY, ids, conf.churn.beta_a, conf.churn.beta_b)
     hazard = monthly_churn_to_daily_hazard(monthly)
     sellers.base_hazard[ids] = np.where(referred, hazard * conf.referral_churn_multiplier, hazard)
-    sellers.premium_threshold[ids] = streams.exponential("sellers.premium_threshold", ATTRIBUTE_DAY, ids)
+    for product in PRODUCTS:
+        getattr(sellers, f"{product}_threshold")[ids] = streams.exponential(f"sellers.{product}_threshold",
+                                                                            ATTRIBUTE_DAY, ids)
     sellers.x[ids] = streams.uniform("sellers.x", ATTRIBUTE_DAY, ids)
     sellers.y[ids] = streams.uniform("sellers.y", ATTRIBUTE_DAY, ids)
 
@@ -83,11 +93,12 @@ def rating(sellers: Side, prior_mean: float, prior_count: float) -> np.ndarray:
 
 
 def choice_weights(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
-    """Buyers' choice weight of each listed seller: rating, reviews, price, segment, premium.
+    """Buyers' choice weight of each listed seller: rating, reviews, price, segment, paid products.
 
     weight = exp(w_rating (rating - prior mean) + w_reviews ln(1 + reviews) - w_price ln(price level))
-    times ``enterprise_weight`` for enterprise sellers and ``premium.choice_boost``
-    for premium ones (dimensionless, float32, one per id in ``listed``).
+    times ``enterprise_weight`` for enterprise sellers, ``premium.choice_boost``
+    for premium ones and ``promoted.choice_boost`` for promoted ones
+    (dimensionless, float32, one per id in ``listed``).
 
     Gathers and arithmetic run in compiled passes over the listed sellers;
     the logarithms and the exponential stay NumPy's float32 ufuncs, and every
@@ -99,7 +110,7 @@ def choice_weights(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
     """
     c = conf.choice
     scalars = (c.rating_prior_mean, c.rating_prior_count, c.w_rating, c.w_reviews, c.w_price,
-               conf.enterprise_weight, conf.premium.choice_boost)
+               conf.enterprise_weight, conf.premium.choice_boost, conf.promoted.choice_boost)
     listed = np.asarray(listed)
     if not (_plain_numbers(*scalars) and listed.dtype.kind in "iu" and listed.ndim == 1 and _all_float32(
             sellers.rating_sum, sellers.rating_count, sellers.price_level)):
@@ -121,8 +132,8 @@ def choice_weights(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
     log_price = np.log(price, out=price)
     _subtract_price_term(weight, log_price, f32(c.w_price))
     np.exp(weight, out=weight)
-    _apply_factors(weight, sellers.segment, sellers.premium, listed, ENTERPRISE, float(conf.enterprise_weight),
-                   float(conf.premium.choice_boost))
+    _apply_factors(weight, sellers.segment, sellers.premium, sellers.promoted, listed, ENTERPRISE,
+                   float(conf.enterprise_weight), float(conf.premium.choice_boost), float(conf.promoted.choice_boost))
     return weight
 
 
@@ -135,6 +146,7 @@ def _choice_weights_numpy(sellers: Side, listed: np.ndarray, conf) -> np.ndarray
     weight = np.exp(log_w)
     weight *= np.where(sellers.segment[listed] == ENTERPRISE, conf.enterprise_weight, 1.0)
     weight *= np.where(sellers.premium[listed], conf.premium.choice_boost, 1.0)
+    weight *= np.where(sellers.promoted[listed], conf.promoted.choice_boost, 1.0)
     return weight
 
 
@@ -198,8 +210,9 @@ def _subtract_price_term(log_w, log_price, w_price):
 
 
 @njit(cache=True)
-def _apply_factors(weight, segment, premium, listed, enterprise, enterprise_weight, choice_boost):
-    """Multiply weights by the segment and premium factors, in float64, rounding back to float32.
+def _apply_factors(weight, segment, premium, promoted, listed, enterprise, enterprise_weight, premium_boost,
+                   promoted_boost):
+    """Multiply weights by the segment, premium and promoted factors, in float64, rounding back to float32.
 
     Same as NumPy's ``weight *= np.where(cond, factor, 1.0)`` on a float32 array
     (a float64 product cast back); a factor of 1 leaves the weight unchanged.
@@ -207,7 +220,8 @@ def _apply_factors(weight, segment, premium, listed, enterprise, enterprise_weig
     for k in range(weight.size):
         i = listed[k]
         w = np.float32(np.float64(weight[k]) * (enterprise_weight if segment[i] == enterprise else 1.0))
-        weight[k] = np.float32(np.float64(w) * (choice_boost if premium[i] else 1.0))   # x 1.0: exact
+        w = np.float32(np.float64(w) * (premium_boost if premium[i] else 1.0))   # x 1.0: exact
+        weight[k] = np.float32(np.float64(w) * (promoted_boost if promoted[i] else 1.0))
 
 
 def update_sales_experience(sellers: Side, sales_value_today: np.ndarray, conf, neutral: float) -> None:
@@ -216,12 +230,12 @@ def update_sales_experience(sellers: Side, sales_value_today: np.ndarray, conf, 
     ``sales_value_today`` holds each seller's gross sales today (basket value of
     completed orders, currency). Recent sales (``sales_value_rate``) move
     1/``sales_window_days`` of the way toward it, for every seller. An active
-    seller keeps ``(1 - commission)`` of its sales and pays the premium fee if
-    subscribed; the experience level compares that net income per day with the
+    seller keeps ``(1 - commission)`` of its sales and pays the fees of the paid
+    products it holds (:func:`product_fees`); the experience level compares that net income per day with the
     seller's ``outside_option`` (what the same effort earns through another
     channel, currency per day):
 
-        ratio = max(0, recent sales x (1 - commission) - premium fee) / outside option
+        ratio = max(0, recent sales x (1 - commission) - product fees) / outside option
         level = ratio^k o / (1 + ratio^k o),  o = neutral / (1 - neutral)
 
     i.e. logistic(k ln ratio + logit(neutral)): exactly neutral when the platform
@@ -232,28 +246,35 @@ def update_sales_experience(sellers: Side, sales_value_today: np.ndarray, conf, 
     odds = neutral / (1.0 - neutral)
     _sales_experience_pass(sellers.sales_value_rate, np.ascontiguousarray(sales_value_today, dtype=np.float64),
                            float(conf.sales_window_days), sellers.alive, sellers.activation_day,
-                           sellers.outside_option, sellers.premium, 1.0 - float(conf.commission),
-                           float(conf.premium.fee_per_day), float(conf.sales_sensitivity), odds,
+                           sellers.outside_option, product_fees(sellers, conf), 1.0 - float(conf.commission),
+                           float(conf.sales_sensitivity), odds,
                            float(conf.experience_learning_rate), sellers.satisfaction)
 
 
 def net_income_ratio(sellers: Side, ids: np.ndarray, conf) -> np.ndarray:
     """Recent net income per day from the platform / outside option of ``ids`` (dimensionless, >= 0)."""
-    net = (sellers.sales_value_rate[ids] * (1.0 - conf.commission)
-           - np.where(sellers.premium[ids], conf.premium.fee_per_day, 0.0))
+    net = sellers.sales_value_rate[ids] * (1.0 - conf.commission) - product_fees(sellers, conf)[ids]
     return np.maximum(net, 0.0) / sellers.outside_option[ids]
 
 
+def product_fees(sellers: Side, conf) -> np.ndarray:
+    """Each seller's fees for the paid products it holds, currency per day (float64)."""
+    fees = np.zeros(sellers.n)
+    for product in PRODUCTS:
+        fees += np.where(getattr(sellers, product), float(getattr(conf, product).fee_per_day), 0.0)
+    return fees
+
+
 @njit(cache=True)
-def _sales_experience_pass(sales_value_rate, sales_today, window, alive, activation_day, outside_option, premium,
-                           keep_share, premium_fee, sensitivity, odds, learning_rate, satisfaction):
+def _sales_experience_pass(sales_value_rate, sales_today, window, alive, activation_day, outside_option, fees,
+                           keep_share, sensitivity, odds, learning_rate, satisfaction):
     """One pass over the sellers: recent sales for all; for active ones, the net-income level and the
     satisfaction move (see update_sales_experience; float64 arithmetic, float32 storage)."""
     for i in range(sales_value_rate.size):
         rate = sales_value_rate[i] + (sales_today[i] - sales_value_rate[i]) / window
         sales_value_rate[i] = rate
         if alive[i] and activation_day[i] >= 0:
-            net = rate * keep_share - (premium_fee if premium[i] else 0.0)
+            net = rate * keep_share - fees[i]
             ratio = net / outside_option[i] if net > 0.0 else 0.0
             boosted = ratio ** sensitivity * odds
             level = boosted / (1.0 + boosted)
@@ -279,135 +300,100 @@ def review_growth(orders_per_day: np.ndarray, reviews: np.ndarray, t: np.ndarray
     return (1.0 + speed * t) ** (beta / (1.0 - beta))
 
 
-def premium_upgrade_hazard(sellers: Side, behaviour_satisfaction: np.ndarray, conf, neutral: float) -> np.ndarray:
-    """Each seller's hazard of buying the premium plan, per day, while not subscribed:
-    ``premium.upgrade_rate`` x exp(sensitivity (s - neutral)) (the rate :func:`premium_upgrades` applies)."""
-    p = conf.premium
-    return p.upgrade_rate * experience_multiplier(np.asarray(behaviour_satisfaction, dtype=np.float64), neutral,
-                                                  p.satisfaction_sensitivity)
+def sales_success(sellers: Side, ids: np.ndarray, market) -> np.ndarray:
+    """A seller's success: recent sales / the sales it expected (its expected orders x price level x the
+    market's mean order value); 1 = selling as hoped (dimensionless, >= 0)."""
+    expected = (sellers.expected_orders[ids].astype(np.float64) * sellers.price_level[ids]
+                * mean_order_value(market))
+    return sellers.sales_value_rate[ids] / np.maximum(expected, 1e-12)
 
 
-def premium_upgrades(sellers: Side, day: int, conf, behaviour_satisfaction: np.ndarray, neutral: float) -> np.ndarray:
-    """Sellers buying the premium plan today (cumulative-hazard rule); return their ids.
+def product_value(sellers: Side, ids: np.ndarray, conf, product: str) -> np.ndarray:
+    """What a paid product earns the sellers ``ids`` against its fee (dimensionless; 1 = pays for itself).
 
-    Every eligible seller (alive, activated, not yet premium) adds today's
-    upgrade hazard, ``premium.upgrade_rate`` (per day) times
-    exp(sensitivity (s - neutral)), to ``premium_hazard``, and upgrades when
-    that reaches its Exp(1) ``premium_threshold``. Compiled passes over the
-    sellers; the multiplier is computed for eligible sellers only (it is
-    elementwise, so the values are the same), and the arithmetic follows
-    NumPy's dtypes, so the result is bit-identical to
-    :func:`_premium_upgrades_numpy`.
+    A product multiplies the seller's choice weight by b (``choice_boost``); with
+    the seller's share of buyers small, its sales would be 1/b of today's
+    without it, so it brings recent sales x (1 - 1/b) x (1 - commission) of net
+    income per day, divided by the fee (a free product is worth 1e9 fees).
     """
-    p = conf.premium
-    satisfaction = np.asarray(behaviour_satisfaction)
-    if (satisfaction.dtype == np.float32 and satisfaction.shape == sellers.alive.shape
-            and _plain_numbers(p.upgrade_rate, p.satisfaction_sensitivity, neutral, float32_too=True)):
-        # experience_multiplier(s, neutral, k) = exp(k (s - neutral)) is float32 for float32 s and these
-        # numbers: the exponent in one compiled pass over the eligible, NumPy's exp in place.
-        f32 = np.float32
-        exponent = _premium_exponent(sellers.alive, sellers.activation_day, sellers.premium, satisfaction,
-                                     f32(neutral), f32(p.satisfaction_sensitivity))
-        multiplier = np.exp(exponent, out=exponent)
-        return _upgrade_eligible(sellers.alive, sellers.activation_day, sellers.premium, sellers.premium_hazard,
-                                 sellers.premium_threshold, sellers.premium_day, multiplier, f32(p.upgrade_rate), day)
-    eligible, satisfaction = _eligible_for_premium(sellers.alive, sellers.activation_day, sellers.premium,
-                                                   np.asarray(behaviour_satisfaction))
-    multiplier = np.asarray(experience_multiplier(satisfaction, neutral, conf.premium.satisfaction_sensitivity))
-    if multiplier.dtype.kind != "f":
-        return _premium_upgrades_numpy(sellers, day, conf, behaviour_satisfaction, neutral)
-    if type(conf.premium.upgrade_rate) in (int, float):
-        # upgrade_rate * multiplier as NumPy computes it: the Python number cast to the array's dtype
-        rate_factor = multiplier.dtype.type(conf.premium.upgrade_rate)
-    else:
-        multiplier = np.asarray(conf.premium.upgrade_rate * multiplier)   # the rate itself, in NumPy's dtype
-        if multiplier.dtype.kind != "f":
-            return _premium_upgrades_numpy(sellers, day, conf, behaviour_satisfaction, neutral)
-        rate_factor = multiplier.dtype.type(1.0)   # times 1: exact
-    multiplier = np.ascontiguousarray(np.broadcast_to(multiplier, eligible.shape))
-    return _add_hazard_and_upgrade(sellers.premium_hazard, sellers.premium_threshold, sellers.premium,
-                                   sellers.premium_day, eligible, rate_factor, multiplier, day)
+    p = getattr(conf, product)
+    extra = sellers.sales_value_rate[ids] * (1.0 - 1.0 / p.choice_boost) * (1.0 - conf.commission)
+    return extra / p.fee_per_day if p.fee_per_day > 0 else np.full(len(ids), 1e9)
 
 
-def _premium_upgrades_numpy(sellers: Side, day: int, conf, behaviour_satisfaction: np.ndarray,
-                            neutral: float) -> np.ndarray:
-    """premium_upgrades as plain NumPy expressions over all sellers (the reference)."""
-    eligible = sellers.alive & (sellers.activation_day >= 0) & ~sellers.premium
-    rate = conf.premium.upgrade_rate * experience_multiplier(behaviour_satisfaction, neutral,
-                                                              conf.premium.satisfaction_sensitivity)
-    sellers.premium_hazard[eligible] += rate[eligible]
-    ids = np.flatnonzero(eligible & (sellers.premium_hazard >= sellers.premium_threshold))
-    sellers.premium[ids] = True
-    sellers.premium_day[ids] = day
-    return ids
+def take_up_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str, neutral: float,
+                   market) -> np.ndarray:
+    """Hazard per day that sellers ``ids`` (not holding ``product``) take it up:
+    upgrade_rate x exp(satisfaction_sensitivity (s - neutral)) x success^success_sensitivity."""
+    p = getattr(conf, product)
+    success = sales_success(sellers, ids, market)
+    return (p.upgrade_rate * experience_multiplier(np.asarray(satisfaction, np.float64)[ids], neutral,
+                                                   p.satisfaction_sensitivity)
+            * success ** p.success_sensitivity)
 
 
-@njit(cache=True)
-def _eligible_for_premium(alive, activation_day, premium, satisfaction):
-    """Ids (ascending) of sellers alive, activated and not premium, and their behaviour satisfaction."""
-    m = 0
-    for i in range(alive.size):
-        m += alive[i] and activation_day[i] >= 0 and not premium[i]
-    ids = np.empty(m, np.int64)
-    sat = np.empty(m, satisfaction.dtype)
-    m = 0
-    for i in range(alive.size):
-        if alive[i] and activation_day[i] >= 0 and not premium[i]:
-            ids[m] = i
-            sat[m] = satisfaction[i]
-            m += 1
-    return ids, sat
+def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str,
+                  neutral: float) -> np.ndarray:
+    """Hazard per day that holders ``ids`` of ``product`` cancel it while staying on the marketplace:
+    cancel_rate x exp(-satisfaction_sensitivity (s - neutral)) x exp(value_sensitivity (1 - value)),
+    value = :func:`product_value` (capped at 50 fees: beyond, the product is simply kept)."""
+    p = getattr(conf, product)
+    value = np.minimum(product_value(sellers, ids, conf, product), 50.0)
+    return (p.cancel_rate * experience_multiplier(np.asarray(satisfaction, np.float64)[ids], neutral,
+                                                  -p.satisfaction_sensitivity)
+            * np.exp(p.value_sensitivity * (1.0 - value)))
 
 
-@njit(cache=True)
-def _add_hazard_and_upgrade(hazard, threshold, premium, premium_day, ids, rate_factor, multiplier, day):
-    """hazard[ids] += rate_factor * multiplier, in NumPy's dtypes (a float32 sum, or a float64 one
-    rounded back to the float32 hazard); those of ``ids`` whose hazard reaches
-    the threshold become premium today. Returns them (ascending, as ``ids``)."""
-    up = np.empty(ids.size, np.int64)
-    m = 0
-    for k in range(ids.size):
-        i = ids[k]
-        hazard[i] = hazard[i] + rate_factor * multiplier[k]
-        if hazard[i] >= threshold[i]:
-            premium[i] = True
-            premium_day[i] = day
-            up[m] = i
-            m += 1
-    return up[:m].copy()
+def take_product(sellers: Side, ids: np.ndarray, product: str, day: int, streams: Streams) -> None:
+    """Sellers ``ids`` take ``product`` today (on their own or accepting a CS offer): its cumulative hazard
+    restarts toward a fresh Exp(1) cancel threshold, drawn per (day, id)."""
+    getattr(sellers, product)[ids] = True
+    getattr(sellers, f"{product}_day")[ids] = day
+    sellers.expansion_day[ids] = day
+    getattr(sellers, f"{product}_hazard")[ids] = 0.0
+    getattr(sellers, f"{product}_threshold")[ids] = streams.exponential(f"sellers.{product}_cancel_threshold",
+                                                                        day, ids)
 
 
-@njit(cache=True)
-def _premium_exponent(alive, activation_day, premium, satisfaction, neutral, sensitivity):
-    """sensitivity (satisfaction - neutral) of the eligible sellers (alive, activated, not premium),
-    in id order, float32 (as experience_multiplier computes its exponent)."""
-    m = 0
-    for i in range(alive.size):
-        m += alive[i] & (activation_day[i] >= 0) & ~premium[i]
-    out = np.empty(m, np.float32)
-    m = 0
-    for i in range(alive.size):
-        if alive[i] and activation_day[i] >= 0 and not premium[i]:
-            out[m] = sensitivity * (satisfaction[i] - neutral)
-            m += 1
+def drop_product(sellers: Side, ids: np.ndarray, product: str, day: int, streams: Streams) -> None:
+    """Sellers ``ids`` stop paying for ``product`` today: its hazard restarts toward a fresh take-up threshold."""
+    getattr(sellers, product)[ids] = False
+    getattr(sellers, f"{product}_hazard")[ids] = 0.0
+    getattr(sellers, f"{product}_threshold")[ids] = streams.exponential(f"sellers.{product}_threshold", day, ids)
+
+
+def update_products(sellers: Side, day: int, conf, satisfaction: np.ndarray, neutral: float, market,
+                    streams: Streams) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Today's take-ups and cancellations of every paid product (cumulative-hazard rule).
+
+    Holders who stay on the marketplace add today's :func:`cancel_hazard` to
+    the product's cumulative hazard and cancel when it reaches their Exp(1)
+    threshold; activated non-holders (not those who cancelled today) add
+    :func:`take_up_hazard` and take the product when theirs reaches it.
+    Returns {product: (ids taking it up, ids cancelling it)}.
+    """
+    out = {}
+    for product in PRODUCTS:
+        held = getattr(sellers, product)
+        hazard, threshold = getattr(sellers, f"{product}_hazard"), getattr(sellers, f"{product}_threshold")
+        holders = np.flatnonzero(sellers.alive & held)
+        hazard[holders] += cancel_hazard(sellers, holders, satisfaction, conf, product, neutral)
+        cancelled = holders[hazard[holders] >= threshold[holders]]
+        eligible = np.flatnonzero(sellers.alive & (sellers.activation_day >= 0) & ~held)
+        hazard[eligible] += take_up_hazard(sellers, eligible, satisfaction, conf, product, neutral, market)
+        taken = eligible[hazard[eligible] >= threshold[eligible]]
+        drop_product(sellers, cancelled, product, day, streams)
+        take_product(sellers, taken, product, day, streams)
+        out[product] = (taken, cancelled)
     return out
 
 
-@njit(cache=True)
-def _upgrade_eligible(alive, activation_day, premium, hazard, threshold, premium_day, multiplier, rate, day):
-    """hazard += rate * multiplier (float32) for the eligible sellers (``multiplier`` in id order);
-    those reaching their threshold become premium today. Returns them (ascending)."""
-    up = np.empty(multiplier.size, np.int64)
-    m = 0
-    k = 0
-    for i in range(alive.size):
-        if alive[i] and activation_day[i] >= 0 and not premium[i]:
-            h = hazard[i] + rate * multiplier[k]
-            hazard[i] = h
-            k += 1
-            if h >= threshold[i]:
-                premium[i] = True
-                premium_day[i] = day
-                up[m] = i
-                m += 1
-    return up[:m].copy()
+def drop_products_of_departed(sellers: Side, day: int, streams: Streams) -> dict[str, int]:
+    """Products of sellers who left the marketplace end with them (cancelled with the account), so a seller
+    won back starts without them. Returns how many ended, per product."""
+    out = {}
+    for product in PRODUCTS:
+        gone = np.flatnonzero(getattr(sellers, product) & ~sellers.alive)
+        drop_product(sellers, gone, product, day, streams)
+        out[product] = gone.size
+    return out

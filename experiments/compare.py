@@ -72,6 +72,7 @@ CONFIG_YAML = COMPARE_YAML.with_name("config.yaml")
 SIDE_METRICS = ("monthly_churn", "ltv", "ltv_orders", "ltv_cac", "cac", "nps", "csat", "activation_30d", "ttfv_days",
                 "activation_failure", "relapse_rate", "active_end", "active_mean", "agent_days", "joined", "churned",
                 "revenue", "margin", "csat_answers")
+EXPANSION_METRICS = ("nrr", "grr", "nrr_products", "grr_products", "expansion_rate")   # sellers' summary "expansion"
 PLATFORM_METRICS = ("gmv", "take_revenue", "payment_costs", "marketing_cost", "cs_cost", "incentive_cost",
                     "net_contribution", "expansion_revenue")
 LAUNCHERS = ("local", "submitit_local", "submitit_slurm")
@@ -488,6 +489,8 @@ def reduce_result(result, start_day: int = 0, survey_share: float = math.nan) ->
         active = daily[f"{side}_active"].to_numpy(float) if f"{side}_active" in daily else np.zeros(days)
         survey_days = np.arange(MONTH_DAYS - 1, days, MONTH_DAYS)
         metrics[(side, "nps_answers")] = float(survey_share * active[survey_days[survey_days >= start_day]].sum())
+        for key in EXPANSION_METRICS if "expansion" in summary[side] else ():
+            metrics[(side, key)] = _num(summary[side]["expansion"].get(key))
     platform = summary["platform"]
     for key in PLATFORM_METRICS:
         metrics[("platform", key)] = _num(platform.get(key))

@@ -81,6 +81,9 @@ FORMATS = {
     "take_revenue": ("take revenue", _money, _signed, ""),
     "gmv": ("GMV", _money, _signed, ""),
     "cac": ("CAC", _money, _signed, ""),
+    "nrr": ("NRR", lambda v: f"{100 * v:.1f}%", lambda v: f"{100 * v:+.1f}", "pp"),
+    "grr": ("GRR", lambda v: f"{100 * v:.1f}%", lambda v: f"{100 * v:+.1f}", "pp"),
+    "expansion_rate": ("expansion rate (monthly)", lambda v: f"{100 * v:.2f}%", lambda v: f"{100 * v:+.2f}", "pp"),
 }
 
 

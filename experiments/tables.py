@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 # The metrics the report's tables show, per side; their paired tests form the Holm family.
 SIDE_DETAIL = ("monthly_churn", "ltv", "ltv_orders", "ltv_cac", "nps", "csat")   # ltv_orders: buyers only
+SIDE_REVENUE = ("nrr", "grr", "expansion_rate")   # sellers only; shown with their intervals, outside the Holm families
 PLATFORM_DETAIL = ("net_contribution", "cs_spend", "take_revenue", "gmv")
 # survey metric -> the metric holding its number of answers per run
 ANSWERS = {"nps": "nps_answers", "csat": "csat_answers"}
@@ -149,7 +150,7 @@ def side_detail(c: Comparison, side: str) -> pd.DataFrame:
     """Long table of one side (or ``platform``): metric, arm, mean, difference (interval), Holm p, replicates needed
     for 80% power, survey answers per run."""
     st = c.stats
-    metrics = PLATFORM_DETAIL if side == "platform" else SIDE_DETAIL
+    metrics = PLATFORM_DETAIL if side == "platform" else SIDE_DETAIL + SIDE_REVENUE
     levels = c.tidy.groupby(["arm", "side", "metric"])["value"].mean()
     answers = answers_per_run(c)
     rows = []

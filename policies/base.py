@@ -204,7 +204,7 @@ def smallest_first(keys: np.ndarray, limit=None) -> np.ndarray:
 
 
 BUILT_IN = ("none", "proactive_outreach", "fair_disputes", "tech_touch", "onboarding_program", "referral_incentive",
-            "win_back", "segmented")
+            "win_back", "segmented", "expansion_offers")
 """The policy library's own modules (policies/<name>.py), imported on first use of :func:`registry`."""
 
 ENTRY_POINT_GROUP = "twosided.policies"

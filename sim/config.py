@@ -148,10 +148,15 @@ class Choice:
 
 
 @dataclass
-class Premium:
+class PaidProduct:
+    """A paid product a seller can take and drop (the premium plan, promoted listings)."""
+
     fee_per_day: float = nonneg()
     upgrade_rate: float = nonneg()
     satisfaction_sensitivity: float = nonneg()
+    success_sensitivity: float = nonneg()
+    cancel_rate: float = nonneg()
+    value_sensitivity: float = nonneg()
     choice_boost: float = positive()
 
 
@@ -176,7 +181,8 @@ class Sellers:
     sales_sensitivity: float = nonneg()
     experience_learning_rate: float = prob()
     outside_option: OutsideOption = field(default_factory=OutsideOption)
-    premium: Premium = field(default_factory=Premium)
+    premium: PaidProduct = field(default_factory=PaidProduct)
+    promoted: PaidProduct = field(default_factory=PaidProduct)
     onboarding: Onboarding = field(default_factory=Onboarding)
     acquisition: Acquisition = field(default_factory=Acquisition)
     referral_churn_multiplier: float = positive()
@@ -327,6 +333,7 @@ class CS:
 class Metrics:
     discount_rate_annual: float = nonneg()
     ltv_horizon_days: int = count()
+    revenue_retention_months: int = _f("months")
     survey_share_per_month: float = prob()
     survey_noise_sd: float = nonneg()
     ltv_shrink_active_days: float = nonneg()
@@ -364,6 +371,7 @@ _EXTRA_RANGES = {
     "seed": (lambda v: 0 <= v < 2**64 and float(v).is_integer(), "a whole number in [0, 2^64 - 1]"),
     "score": (lambda v: 0 <= v <= 100, "a health score in [0, 100]"),
     "every": (lambda v: 1 <= v <= 365 and float(v).is_integer(), "a whole number of days in [1, 365]"),
+    "months": (lambda v: 1 <= v <= 120 and float(v).is_integer(), "a whole number of months in [1, 120]"),
 }
 
 

@@ -72,8 +72,8 @@ CS_FIELDS = {
 LATENT = frozenset({
     "satisfaction", "churn_threshold", "cum_hazard", "base_hazard", "activation_due", "quality",
     "unfair_low_ratings", "purchase_rate", "dropout_p", "next_purchase", "spend_rate", "platform_share",
-    "expected_orders", "premium_hazard", "premium_threshold", "hours", "margin_rate",
-                     "exposure", "sales_value_rate", "outside_option"})
+    "expected_orders", "premium_hazard", "premium_threshold", "promoted_hazard", "promoted_threshold", "hours",
+    "margin_rate", "exposure", "sales_value_rate", "outside_option"})
 
 
 # ---------------------------------------------------------------------- compiled passes
@@ -409,7 +409,7 @@ class ObservableView:
                   "activation_day", "days_idle", "orders", "rating", "open_tickets", "tickets",
                   "survey_answer", "health", "health_trend", "band", "vector", "churn_day", "lives",
                   "deactivated", "touches", "last_touch_day", "nudges", "last_nudge_day", "offers",
-                  "last_offer_day", "appeal_open")
+                  "last_offer_day", "appeal_open", "premium", "promoted")
 
     def __init__(self, ops: "CSOps", name: str):
         object.__setattr__(self, "_ops", ops)
@@ -473,6 +473,8 @@ class ObservableView:
             return np.full_like(churn_day, -1) if name == "buyers" else churn_day
         if field == "deactivated":
             return take(s.deactivated) if name == "drivers" else np.zeros_like(take(s.alive))
+        if field in sellers_rules.PRODUCTS:   # what the account pays for is on its bill
+            return take(getattr(s, field)) if name == "sellers" else np.zeros_like(take(s.alive))
         if field == "rating":
             return take(self._ops._rating(name))
         if field in LATENT:
@@ -558,6 +560,16 @@ class ObservableView:
     @property
     def deactivated(self):
         return self._ro(self._values("deactivated"))
+
+    @property
+    def premium(self):
+        """Sellers holding the premium plan (False on other sides)."""
+        return self._ro(self._values("premium"))
+
+    @property
+    def promoted(self):
+        """Sellers paying for promoted listings (False on other sides)."""
+        return self._ro(self._values("promoted"))
 
     @property
     def rating(self):
@@ -1158,6 +1170,45 @@ class CSOps:
             soon = day + 1 + m.streams.uniform("cs.win_back_order", day, alive_ones)
             s.next_purchase[alive_ones] = np.minimum(s.next_purchase[alive_ones], soon)
         return accepted
+
+    def offer_product(self, policy, ids, product: str, *, cost_each: float, accept_prob: float,
+                      success_sensitivity: float, backfire: float, account: str | None = None) -> dict:
+        """A CS rep offers sellers ``ids`` a paid product (``premium`` or ``promoted``); returns
+        {"offered", "accepted", "backfired"} id arrays.
+
+        Each offer is a staff contact costing ``cost_each`` and one unit of the
+        account's capacity (the first ids are served until either runs out); it
+        counts as a touch. A seller who does not hold the product accepts with
+        probability min(1, ``accept_prob`` x success^``success_sensitivity``),
+        success = its recent sales / its expected sales
+        (agents.sellers.sales_success; the seller knows, CS does not), drawn
+        per (day, id); it then holds the product (agents.sellers.take_product)
+        and the take-up is added to today's ``sellers_<product>_taken``. An
+        offer to an account on a negative health vector backfires: being
+        sold to while struggling lowers its satisfaction by ``backfire``
+        (absolute, floored at 0), and it does not accept.
+        """
+        m, day = self._model, self.day
+        s, st = m.sides["sellers"], self.state["sellers"]
+        ids = np.asarray(ids, dtype=np.int64)
+        k = self._grant(account or policy.name, ids.size, cost_each, 1.0)
+        ids = ids[:k]
+        empty = np.empty(0, np.int64)
+        if k == 0:
+            return {"offered": ids, "accepted": empty, "backfired": empty}
+        self.charge(policy.name, "sellers", k * cost_each)
+        st.touches[ids] += 1
+        st.last_touch_day[ids] = day
+        live = ids[s.alive[ids]]
+        struggling = st.vector[live] == -1
+        backfired = live[struggling]
+        s.satisfaction[backfired] = np.maximum(0.0, s.satisfaction[backfired] - backfire)
+        open_ = live[~struggling & ~getattr(s, product)[live]]
+        chance = np.minimum(1.0, accept_prob * sellers_rules.sales_success(s, open_, m.market) ** success_sensitivity)
+        accepted = open_[m.streams.uniform(f"cs.{product}_offer_accept", day, open_) < chance]
+        sellers_rules.take_product(s, accepted, product, day, m.streams)
+        m.today[f"sellers_{product}_taken"] = m.today.get(f"sellers_{product}_taken", 0) + accepted.size
+        return {"offered": ids, "accepted": accepted, "backfired": backfired}
 
     def set_onboarding_boost(self, policy, side: str, boost: float, cost_per_agent: float) -> None:
         """From now on new agents of ``side`` get ``boost`` onboarding quality, at a cost each (budgeted)."""

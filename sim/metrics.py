@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from agents import buyers as buyers_rules
+from agents import sellers as sellers_rules
 from agents.base import CHANNEL, NEVER, Side
 from agents.lifecycle import discounted_to_join_day, experience_multiplier
 from sim.streams import Streams
@@ -24,6 +25,126 @@ class DailyLedger:
 
     def append(self, row: dict) -> None:
         self.rows.append(dict(row))
+
+
+EXPANSION_DAILY_COLUMNS = {
+    # sellers' paid products (agents/sellers.py PRODUCTS), per product p in premium, promoted
+    "sellers_{p}": "sellers holding the product at the end of the day (alive), count",
+    "sellers_{p}_taken": "take-ups today, on the seller's own or accepting a CS offer, count",
+    "sellers_{p}_cancelled": "cancellations today by sellers who stay on the marketplace (contraction), count",
+    "sellers_{p}_ended": "products ended today because the seller left the marketplace, count",
+    # on the last day of each 30-day month, NaN on other days
+    "sellers_expanded_accounts": "sellers who took up any paid product during the month, count",
+}
+"""Daily columns of the paid products and expansion (daily.parquet), with their units. For every product,
+sellers_{p} today - yesterday = taken - cancelled - ended."""
+
+
+def expansion_columns(products) -> dict[str, str]:
+    """EXPANSION_DAILY_COLUMNS with {p} filled in for each product: {column: meaning and unit}."""
+    out = {}
+    for key, text in EXPANSION_DAILY_COLUMNS.items():
+        for p in (products if "{p}" in key else ("",)):
+            out[key.format(p=p)] = text
+    return out
+
+
+class RevenueBook:
+    """Sellers' cumulative revenue and paid-product fees per seller at the end of every 30-day month.
+
+    ``month_end[m]`` holds (revenue, fees) to date of every seller at the end of
+    month m (currency, float64, one per seller created by then); a month's
+    revenue of a seller is the difference of two ends. Cheap: one copy per month.
+    """
+
+    def __init__(self):
+        self.month_end: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def record(self, day: int, sellers: Side) -> int | None:
+        """At the end of a month, store the sellers' totals and return how many took up a paid product
+        during it (``expansion_day`` within the month); None on other days."""
+        if day % MONTH_DAYS != MONTH_DAYS - 1:
+            return None
+        self.month_end.append((sellers.revenue.copy(), sellers.fees_paid.copy()))
+        return int(np.count_nonzero(sellers.expansion_day >= day - (MONTH_DAYS - 1)))
+
+    def monthly(self, fees_only: bool = False) -> list[np.ndarray]:
+        """Each month's revenue per seller (currency; all revenue, or the paid-product fees only),
+        padded to the number of sellers at the last month end."""
+        if not self.month_end:
+            return []
+        n = self.month_end[-1][0].size
+        k = 1 if fees_only else 0
+        ends = [np.pad(e[k], (0, n - e[k].size)) for e in self.month_end]
+        return [ends[0]] + [b - a for a, b in zip(ends[:-1], ends[1:])]
+
+
+def revenue_retention(monthly: list[np.ndarray], horizon: int) -> dict:
+    """Net and gross revenue retention of monthly paying cohorts after ``horizon`` months (shares).
+
+    Cohort m = the sellers with revenue R_m > 0 in month m (paying accounts);
+    NRR_m = sum R_{m+H} / sum R_m over the cohort (expansion counts, so it may
+    exceed 1); GRR_m = sum min(R_{m+H}, R_m) / sum R_m (each account capped at
+    its starting revenue: contraction and churn only, at most 1). Overall: the
+    same sums pooled over every cohort whose month m + H is complete. None
+    where no cohort has a complete horizon.
+    """
+    cohorts = []
+    start_sum = kept_sum = capped_sum = 0.0
+    for m in range(len(monthly) - horizon):
+        start, later = monthly[m], monthly[m + horizon][: monthly[m].size]
+        paying = start > 0
+        base = float(start[paying].sum())
+        if not base:
+            continue
+        kept = float(later[paying].sum())
+        capped = float(np.minimum(later[paying], start[paying]).sum())
+        cohorts.append({"month": m, "accounts": int(np.count_nonzero(paying)), "revenue": base,
+                        "nrr": kept / base, "grr": capped / base})
+        start_sum, kept_sum, capped_sum = start_sum + base, kept_sum + kept, capped_sum + capped
+    return {"horizon_months": horizon,
+            "nrr": kept_sum / start_sum if start_sum else None,
+            "grr": capped_sum / start_sum if start_sum else None,
+            "by_cohort": cohorts}
+
+
+def expansion_summary(model, daily) -> dict:
+    """Sellers' revenue retention and paid-product movements over the run (docs/model.md, revenue retention).
+
+    ``nrr``/``grr``: all revenue a seller pays (commission + plan + promoted
+    fees); ``nrr_products``/``grr_products``: the paid-product fees only.
+    ``expansion_rate``: mean over complete months of the sellers taking up any
+    paid product during the month / sellers active at its start. Per product:
+    take-ups, cancellations by sellers who stay (contraction), products ended
+    with the account, and cancellations per holder-month (shares).
+    """
+    book = model.revenue_book
+    horizon = int(model.cfg.metrics.revenue_retention_months)
+    everything = revenue_retention(book.monthly(), horizon)
+    fees = revenue_retention(book.monthly(fees_only=True), horizon)
+    ends = daily.index[daily["sellers_expanded_accounts"].notna()] if "sellers_expanded_accounts" in daily else []
+    rates = []
+    for end in ends:
+        start = end - (MONTH_DAYS - 1)
+        active = daily["sellers_active"].iloc[start - 1] if start > 0 else model.initial_size["sellers"]
+        if active:
+            rates.append(daily["sellers_expanded_accounts"].iloc[end] / active)
+    out = {"revenue_retention_months": horizon,
+           "nrr": everything["nrr"], "grr": everything["grr"],
+           "nrr_products": fees["nrr"], "grr_products": fees["grr"],
+           "nrr_by_cohort": [c["nrr"] for c in everything["by_cohort"]],
+           "grr_by_cohort": [c["grr"] for c in everything["by_cohort"]],
+           "expansion_rate": _finite(np.mean(rates)) if rates else None,
+           "expansion_rate_by_month": [_finite(r) for r in rates]}
+    for p in sellers_rules.PRODUCTS:
+        holder_months = float(daily[f"sellers_{p}"].sum()) / MONTH_DAYS
+        cancelled = int(daily[f"sellers_{p}_cancelled"].sum())
+        out[f"{p}_taken"] = int(daily[f"sellers_{p}_taken"].sum())
+        out[f"{p}_cancelled"] = cancelled
+        out[f"{p}_ended"] = int(daily[f"sellers_{p}_ended"].sum())
+        out[f"{p}_end"] = int(daily[f"sellers_{p}"].iloc[-1]) if len(daily) else 0
+        out[f"{p}_cancel_rate_monthly"] = _finite(cancelled / holder_months) if holder_months else None
+    return out
 
 
 def survey(side: Side, day: int, metrics_conf, streams: Streams) -> float:
@@ -175,16 +296,16 @@ def supply_forecast(model, side: Side) -> np.ndarray:
       weights over its active days, so a new agent is not read as idle), shrunk
       toward the side's rate by ``metrics.ltv_shrink_active_days``; it lasts while the
       agent stays, at hazard h = base hazard x the experience multiplier: rate x A(h + d, H).
-    - a seller's premium plan: a subscriber pays the fee while it stays; a
-      non-subscriber upgrades at its hazard u per day (sellers.premium_upgrade_hazard), so
-      fee x (A(h + d, H) - A(h + d + u, H)).
+    - a seller's paid products (plan, promoted listings): each is a two-state
+      chain, taken at the seller's hazard u per day and cancelled at c per day
+      (sellers.take_up_hazard, sellers.cancel_hazard, today's values), so the
+      chance of holding it at t is u/(u+c) + (held - u/(u+c)) exp(-(u+c) t), and its
+      fee earns fee x [u/(u+c) A(h + d, H) + (held - u/(u+c)) A(h + d + u + c, H)].
     - an agent not yet activated earns nothing until its first value, which the
       model has set for day ``activation_due`` (never, for some): it must outlast the
       onboarding hazard until then, exp(-(h0 + d) wait), and then earns the side's
       rate over the rest of the horizon.
     """
-    from agents import sellers as sellers_rules
-
     market, d = model.market, model.discount_per_day
     conf = getattr(market, side.name)
     horizon = float(model.cfg.metrics.ltv_horizon_days)
@@ -208,12 +329,24 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     else:
         value = rate * annuity(hazard + d, remaining)
     if side.name == "sellers":
-        fee = conf.premium.fee_per_day
-        upgrade = sellers_rules.premium_upgrade_hazard(side, sat, conf, neutral)
-        plan = np.where(side.premium, annuity(hazard + d, remaining),
-                        annuity(hazard + d, remaining) - annuity(hazard + d + upgrade, remaining))
-        value = value + fee * plan
+        value = value + _products_value(model, side, sat, hazard + d, remaining)
     return reach * value
+
+
+def _products_value(model, side: Side, satisfaction, exit_rate, remaining) -> np.ndarray:
+    """Sellers' expected paid-product fees over the horizon, discounted (see :func:`supply_forecast`)."""
+    conf, neutral = model.market.sellers, model.market.satisfaction.neutral
+    ids = np.arange(side.n)
+    value = np.zeros(side.n)
+    for product in sellers_rules.PRODUCTS:
+        held = getattr(side, product)
+        up = sellers_rules.take_up_hazard(side, ids, satisfaction, conf, product, neutral, model.market)
+        down = sellers_rules.cancel_hazard(side, ids, satisfaction, conf, product, neutral)
+        switch = up + down
+        steady = np.where(switch > 0, up / np.where(switch > 0, switch, 1.0), held.astype(np.float64))
+        value += getattr(conf, product).fee_per_day * (steady * annuity(exit_rate, remaining)
+                                                       + (held - steady) * annuity(exit_rate + switch, remaining))
+    return value
 
 
 GRID_POINTS = 65
@@ -232,8 +365,6 @@ def _sellers_activity_value(model, side, own_rate, pooled, activated, exit_rate,
     make everyone sell more. Integrated with the discount and the seller's
     hazard by Simpson's rule over the horizon (currency).
     """
-    from agents import sellers as sellers_rules
-
     conf, market = model.market.sellers, model.market
     horizon = float(model.cfg.metrics.ltv_horizon_days)
     beta = conf.choice.w_reviews
@@ -325,6 +456,7 @@ def side_summary(model, side: Side, daily) -> dict:
         "margin": float(side.margin.sum()),
         "marketing_cost": marketing,
         **cs_side_summary(model, side, daily),
+        **({"expansion": expansion_summary(model, daily)} if name == "sellers" else {}),
     }
 
 

@@ -36,7 +36,7 @@ from sim.attraction import Attraction
 from sim.config import Config
 from sim.cs import CSOps
 from sim.matching import NO_MATCH, choose_sellers, dispatch
-from sim.metrics import MONTH_DAYS, DailyLedger, survey
+from sim.metrics import MONTH_DAYS, DailyLedger, RevenueBook, survey
 from sim.policy_hook import build_policies
 from sim.streams import Streams, combine_keys
 
@@ -92,6 +92,7 @@ class Marketplace(mesa.Model):
             self.sides[side] = _SIDE_RULES[side].new_side(capacity=int(size * 1.5) + 16)
             self._join(side, size, channel="initial", cac=0.0)
         self.ledger = DailyLedger()
+        self.revenue_book = RevenueBook()
         self.attraction = Attraction(cfg.market)
         self.today: dict[str, float] = {}
         self._events: dict = {}
@@ -425,14 +426,17 @@ class Marketplace(mesa.Model):
             sellers = self.sides["sellers"]
             sales = self._sales_today if self._sales_today is not None else np.zeros(sellers.n)
             sellers_rules.update_sales_experience(sellers, sales, m.sellers, neutral)
-            upgraded = sellers_rules.premium_upgrades(sellers, day, m.sellers, self.behaviour_satisfaction("sellers"),
-                                                      neutral)
-            premium = np.flatnonzero(sellers.premium & sellers.alive)
-            fee = np.full(premium.size, m.sellers.premium.fee_per_day)
-            book_money(sellers, premium, fee, fee, day, self.discount_per_day)
-            self._premium_fees_today = (premium, fee)
-            t["sellers_upgraded"] = upgraded.size
-            t["sellers_premium"] = premium.size
+            moves = sellers_rules.update_products(sellers, day, m.sellers, self.behaviour_satisfaction("sellers"),
+                                                  neutral, m, self.streams)
+            for product, (taken, cancelled) in moves.items():
+                t[f"sellers_{product}_taken"] = taken.size
+                t[f"sellers_{product}_cancelled"] = cancelled.size
+            fees = sellers_rules.product_fees(sellers, m.sellers)
+            paying = np.flatnonzero(sellers.alive & (fees > 0))
+            fee = fees[paying]
+            book_money(sellers, paying, fee, fee, day, self.discount_per_day)
+            sellers.fees_paid[paying] += fee
+            self._product_fees_today = (paying, fee)
             t["expansion_revenue"] = float(fee.sum())
             t["take_revenue"] += float(fee.sum())
             t["sellers_revenue"] = t.get("sellers_revenue", 0.0) + float(fee.sum())
@@ -447,9 +451,9 @@ class Marketplace(mesa.Model):
             if self.has(name):
                 side = self.sides[name]
                 activity_margin = self._margin_today(side)
-                if name == "sellers":   # the plan's fee is forecast from the plan, not from recent activity
-                    premium, fee = self._premium_fees_today
-                    activity_margin[premium] -= fee
+                if name == "sellers":   # product fees are forecast from the products, not from recent activity
+                    paying, fee = self._product_fees_today
+                    activity_margin[paying] -= fee
                 active = side.alive & (side.activation_day >= 0)
                 side.margin_rate[:] += (activity_margin - side.margin_rate) / MONTH_DAYS
                 side.exposure[:] += (active - side.exposure) / MONTH_DAYS
@@ -499,6 +503,10 @@ class Marketplace(mesa.Model):
             if name == "buyers":
                 side.next_purchase[churned] = np.inf
             t[f"{name}_churned"] = int(count_equal(side.churn_day, day))
+        if self.has("sellers"):   # paid products end with the account
+            ended = sellers_rules.drop_products_of_departed(self.sides["sellers"], day, self.streams)
+            for product, count in ended.items():
+                t[f"sellers_{product}_ended"] = count
 
     # 9. metrics
     def _record(self, day: int) -> None:
@@ -511,6 +519,12 @@ class Marketplace(mesa.Model):
             t[f"{name}_activated_active"] = activated
             t[f"{name}_satisfaction"] = satisfaction_sum / alive if alive else math.nan
             t[f"{name}_nps"] = survey(side, day, self.cfg.metrics, self.streams)
+        if self.has("sellers"):
+            sellers = self.sides["sellers"]
+            for product in sellers_rules.PRODUCTS:
+                t[f"sellers_{product}"] = int(np.count_nonzero(getattr(sellers, product) & sellers.alive))
+            expanded = self.revenue_book.record(day, sellers)
+            t["sellers_expanded_accounts"] = math.nan if expanded is None else expanded
         t["net_contribution"] = (t["take_revenue"] - t["payment_costs"] - t["marketing_cost"] - t["cs_cost"]
                                  - t["incentive_cost"])
         self.ledger.append(t)

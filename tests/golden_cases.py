@@ -17,9 +17,10 @@ from pathlib import Path
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 MARKETS = ("goods", "rides", "delivery")
 POLICIES = ("none", "proactive_outreach", "fair_disputes", "tech_touch", "onboarding_program",
-            "referral_incentive", "win_back", "segmented")
-# Policies whose sides a market lacks (fair disputes are the drivers'; segmented coverage is the sellers')
-NOT_IN_MARKET = {("goods", "fair_disputes"), ("rides", "segmented")}
+            "referral_incentive", "win_back", "segmented", "expansion_offers")
+# Policies whose sides a market lacks (fair disputes are the drivers'; segmented coverage and paid products
+# are the sellers')
+NOT_IN_MARKET = {("goods", "fair_disputes"), ("rides", "segmented"), ("rides", "expansion_offers")}
 CASES = [(m, p) for m in MARKETS for p in POLICIES if (m, p) not in NOT_IN_MARKET]
 # Every policy at once, to catch interactions between them.
 COMPOSED = {"goods": [p for p in POLICIES[1:] if ("goods", p) not in NOT_IN_MARKET],

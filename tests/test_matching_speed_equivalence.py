@@ -68,6 +68,7 @@ def ref_choice_weights(sellers, listed, conf):
     weight = np.exp(log_w)
     weight *= np.where(sellers.segment[listed] == sellers_rules.ENTERPRISE, conf.enterprise_weight, 1.0)
     weight *= np.where(sellers.premium[listed], conf.premium.choice_boost, 1.0)
+    weight *= np.where(sellers.promoted[listed], conf.promoted.choice_boost, 1.0)
     return weight
 
 
@@ -77,24 +78,14 @@ def ref_update_sales_experience(sellers, sales_today, conf, neutral):
     rate = rate + (np.asarray(sales_today, dtype=np.float64) - rate) / float(conf.sales_window_days)
     sellers.sales_value_rate[:] = rate
     active = sellers.alive & (sellers.activation_day >= 0)
-    net = rate[active] * (1.0 - float(conf.commission)) - np.where(sellers.premium[active],
-                                                                  float(conf.premium.fee_per_day), 0.0)
+    fees = (np.where(sellers.premium[active], float(conf.premium.fee_per_day), 0.0)
+            + np.where(sellers.promoted[active], float(conf.promoted.fee_per_day), 0.0))
+    net = rate[active] * (1.0 - float(conf.commission)) - fees
     ratio = np.where(net > 0, net / sellers.outside_option[active].astype(np.float64), 0.0)
     boosted = ratio ** float(conf.sales_sensitivity) * (neutral / (1.0 - neutral))
     level = boosted / (1.0 + boosted)
     sat = sellers.satisfaction[active].astype(np.float64)
     sellers.satisfaction[active] = sat + float(conf.experience_learning_rate) * (level - sat)
-
-
-def ref_premium_upgrades(sellers, day, conf, behaviour_satisfaction, neutral):
-    eligible = sellers.alive & (sellers.activation_day >= 0) & ~sellers.premium
-    rate = conf.premium.upgrade_rate * experience_multiplier(behaviour_satisfaction, neutral,
-                                                              conf.premium.satisfaction_sensitivity)
-    sellers.premium_hazard[eligible] += rate[eligible]
-    ids = np.flatnonzero(eligible & (sellers.premium_hazard >= sellers.premium_threshold))
-    sellers.premium[ids] = True
-    sellers.premium_day[ids] = day
-    return ids
 
 
 def ref_shifts(drivers, day, rounds_per_day, conf, behaviour_satisfaction, neutral, streams):
@@ -244,6 +235,7 @@ def scrambled_sellers(model, variant):
     sellers.alive[u < 0.15] = False
     sellers.activation_day[(u > 0.15) & (u < 0.2)] = -1
     sellers.premium[u > 0.85] = True
+    sellers.promoted[(u > 0.5) & (u < 0.6) | (u > 0.95)] = True
     sellers.segment[:] = (uniforms(f"sellers.segment{variant}", n) < 0.3).astype(np.int8)
     counts = np.floor(uniforms(f"sellers.reviews{variant}", n) ** 4 * 400)
     sellers.rating_count[:] = counts
@@ -354,38 +346,6 @@ def test_update_sales_experience_equals_reference(delivery_model, variant):
     for neutral in (0.5, 0.62):
         sellers_rules.update_sales_experience(got, sales, conf, neutral)
         ref_update_sales_experience(want, sales, conf, neutral)
-        same_side(got, want)
-
-
-@pytest.mark.parametrize("variant", [0, 1, 2])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_premium_upgrades_equal_reference(delivery_model, variant, dtype):
-    m = delivery_model
-    conf = copy.deepcopy(m.market.sellers)
-    conf.premium.upgrade_rate = 0.3   # many upgrades
-    sellers = m.sides["sellers"] if variant == 0 else scrambled_sellers(m, variant)
-    satisfaction = uniforms(f"bs{variant}", sellers.n).astype(dtype)
-    got, want = copy.deepcopy(sellers), copy.deepcopy(sellers)
-    for day in (4, 5, 6):
-        ids = sellers_rules.premium_upgrades(got, day, conf, satisfaction, 0.55)
-        want_ids = ref_premium_upgrades(want, day, conf, satisfaction, 0.55)
-        same(ids, want_ids)
-        same_side(got, want)
-    assert want.premium.sum() > 0
-
-
-def test_premium_upgrades_with_float32_numbers(delivery_model):
-    """NumPy float32 config numbers keep the float32 arithmetic (fast path); float64 ones promote (NumPy path)."""
-    m = delivery_model
-    sellers = scrambled_sellers(m, 1)
-    satisfaction = uniforms("bs.f32", sellers.n).astype(np.float32)
-    for number in (np.float32, np.float64):
-        conf = copy.deepcopy(m.market.sellers)
-        conf.premium.upgrade_rate = number(0.3)
-        conf.premium.satisfaction_sensitivity = number(conf.premium.satisfaction_sensitivity)
-        got, want = copy.deepcopy(sellers), copy.deepcopy(sellers)
-        same(sellers_rules.premium_upgrades(got, 3, conf, satisfaction, number(0.55)),
-             ref_premium_upgrades(want, 3, conf, satisfaction, number(0.55)))
         same_side(got, want)
 
 
@@ -546,7 +506,6 @@ def reference_rules(monkeypatch):
     monkeypatch.setattr(sim.model, "dispatch", ref_dispatch)
     monkeypatch.setattr(drivers_rules, "rate_trips", ref_rate_trips)
     monkeypatch.setattr(sellers_rules, "update_sales_experience", ref_update_sales_experience)
-    monkeypatch.setattr(sellers_rules, "premium_upgrades", ref_premium_upgrades)
 
 
 @pytest.mark.parametrize("market,overrides", [("delivery", ()), ("goods", ()), ("rides", ()),

@@ -19,9 +19,9 @@ def params(name):
     return load_config([f"policy={name}"]).policy[name]
 
 
-def test_registry_has_the_eight_policies():
+def test_registry_has_the_nine_policies():
     assert set(registry()) == {"none", "proactive_outreach", "fair_disputes", "tech_touch", "onboarding_program",
-                               "referral_incentive", "win_back", "segmented"}
+                               "referral_incentive", "win_back", "segmented", "expansion_offers"}
 
 
 def test_policies_compose():

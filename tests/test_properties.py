@@ -21,6 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from golden_cases import NOT_IN_MARKET
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -39,9 +40,8 @@ FEW = settings(max_examples=2, deadline=None, derandomize=True, database=None,
 def tiny_configs(draw, markets=("goods", "rides", "delivery")):
     """Overrides of a random valid tiny run."""
     market = draw(st.sampled_from(markets))
-    # fair disputes act on drivers: only where there are drivers
-    policy = draw(st.sampled_from([p for p in group_options("policy")
-                                   if not (market == "goods" and p == "fair_disputes")]))
+    # only policies whose sides the market has (fair disputes: drivers; segmented, expansion offers: sellers)
+    policy = draw(st.sampled_from([p for p in group_options("policy") if (market, p) not in NOT_IN_MARKET]))
     return [f"market={market}", f"policy={policy}", "scale=tiny",
             f"population.buyers={draw(st.integers(50, 200))}",
             f"population.sellers={draw(st.integers(2, 30))}",
