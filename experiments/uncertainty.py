@@ -161,8 +161,9 @@ class Uncertainty:
 
     def draw(self, seed: int, draws: int) -> list[dict]:
         """``draws`` parameter sets ({key: value}), from the project's streams under ``seed``."""
-        from sim.streams import ATTRIBUTE_DAY, Streams
+        from sim.streams import ATTRIBUTE_DAY, Streams, declare_streams
 
+        declare_streams(__name__, [STREAM_PREFIX + p.key for p in self.parameters])
         streams = Streams(seed)
         counters = np.arange(draws, dtype=np.int64)
         columns = {p.key: p.value(streams.uniform(STREAM_PREFIX + p.key, ATTRIBUTE_DAY, counters))

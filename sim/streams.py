@@ -46,7 +46,10 @@ ENGINE_STREAMS = (
     *(f"{side}.{what}" for side in _SIDES for what in _EVERY_SIDE),        # agents/lifecycle.py, sim/metrics.py
     "buyers.dropout", "buyers.dropout_p", "buyers.home_x", "buyers.home_y", "buyers.purchase_gap",
     "buyers.purchase_rate", "buyers.seller_choice", "buyers.spend_rate",
-    "sellers.expected_orders", "sellers.monthly_churn", "sellers.premium_threshold", "sellers.price_level",
+    "sellers.expected_orders", "sellers.monthly_churn", "sellers.price_level",
+    *(f"sellers.{product}_{what}" for product in ("premium", "promoted")     # agents/sellers.py PRODUCTS
+      for what in ("threshold", "cancel_threshold")),
+    "cs.premium_offer_accept", "cs.promoted_offer_accept",
     "sellers.quality", "sellers.segment", "sellers.x", "sellers.y",
     "drivers.bad_luck", "drivers.hours", "drivers.monthly_churn", "drivers.platform_share", "drivers.quality",
     "drivers.reposition", "drivers.shift_length", "drivers.shift_start", "drivers.trip_quality", "drivers.x",

@@ -29,13 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.streams import ATTRIBUTE_DAY, Streams
+from sim.streams import ATTRIBUTE_DAY, Streams, declare_streams
 
 SIDE_DESIGNS = ("buyers", "sellers", "drivers")
 DESIGNS = (*SIDE_DESIGNS, "clusters", "switchback")
 
 ASSIGN_STREAM = "pilot.assign"     # one draw per (side, agent): its arm in a side design
 UNIT_STREAM = "pilot.unit"         # one draw per zone or period: the order in which units are treated
+declare_streams(__name__, (ASSIGN_STREAM, UNIT_STREAM))
 # Where an agent stood when it joined: the streams that drew its position (agents/buyers.py,
 # agents/sellers.py, agents/drivers.py). Drivers move, so their zone is read from the draw, not the
 # current position.

@@ -28,7 +28,7 @@ NOISE_SD, REPS = 0.5, 4     # seed noise of one replicate's gain, replicates per
 def _draws(noise_sd: float = 0.0):
     """gains (K x REPS x 2: B is the reference, A gains theta - c), theta and an irrelevant psi, from the
     project's streams at fixed seeds."""
-    s = Streams(11)
+    s = Streams(11, any_name=True)
     ids = np.arange(K)
     theta = MU + SIGMA * s.normal("test.theta", ATTRIBUTE_DAY, ids)
     psi = s.uniform("test.psi", ATTRIBUTE_DAY, ids)
