@@ -29,7 +29,7 @@ test: $(STAMP)
 
 # Regenerate tests/golden/ after an intended change of behaviour; say why in the commit.
 golden: $(STAMP)
-	$(BIN)/python -m tests.golden_cases --regenerate
+	$(BIN)/python tests/golden_cases.py --regenerate   # a script, not -m: cluster-experiments installs a package named `tests`
 
 # Regenerate every number table in docs/ (between <!-- table:NAME --> markers); commit the result.
 docs: $(STAMP)

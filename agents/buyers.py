@@ -49,7 +49,10 @@ def init_traits(buyers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool
     rate = streams.gamma("buyers.purchase_rate", ATTRIBUTE_DAY, ids, p.r, p.alpha)
     dropout = streams.beta("buyers.dropout_p", ATTRIBUTE_DAY, ids, p.a, p.b)
     rate = np.where(referred, rate * conf.referral_value_multiplier, rate)
-    dropout = np.where(referred, dropout * conf.referral_churn_multiplier, dropout)
+    # Schmitt et al.'s churn figure is per unit of time; a BG/NBD buyer can only drop out after a purchase,
+    # and a referred buyer buys referral_value_multiplier times as often, so per purchase it is scaled by
+    # churn multiplier / value multiplier (0.82 / 1.16: 18% fewer departures a day, not 5%).
+    dropout = np.where(referred, dropout * conf.referral_churn_multiplier / conf.referral_value_multiplier, dropout)
     buyers.purchase_rate[ids] = rate
     buyers.dropout_p[ids] = dropout
     g = conf.spend

@@ -87,13 +87,24 @@ def rides_run(seed: int = FACTS_SEED, overrides: tuple[str, ...] = ()) -> tuple[
     return build_result(model).agents, week[week > 0], online_in_month_six
 
 
-@functools.lru_cache(maxsize=2)
-def goods_run(seed: int = FACTS_SEED):
-    """The goods market at scale=default for a year: (agents table, config)."""
+REFERRAL_BOOST = 10
+"""The referral facts are measured on a goods run whose buyers refer this many times as often: at the
+default rate a year brings about 300 referred buyers and 30-50 of their departures, a standard error of
+about 15 points on a ratio checked against a band of +-10. The ratio is a property of each referred
+buyer (its purchase rate and drop-out), not of how many there are."""
+
+
+@functools.lru_cache(maxsize=4)
+def goods_run(seed: int = FACTS_SEED, referral_boost: float = 1.0):
+    """The goods market at scale=default for a year, buyers' referral rate times ``referral_boost``:
+    (agents table, config)."""
     from experiments.config import load_config
     from sim import Marketplace
 
     cfg = load_config(["market=goods", f"seed={seed}"])
+    if referral_boost != 1.0:
+        rate = cfg.market.buyers.acquisition.referral_rate * referral_boost
+        cfg = load_config(["market=goods", f"seed={seed}", f"market.buyers.acquisition.referral_rate={rate}"])
     return Marketplace(cfg).run().agents, cfg
 
 
@@ -148,7 +159,8 @@ def stylised_facts() -> list[Fact]:
     purchases = first["orders"].to_numpy()
     mean_purchases = float(purchases.mean())
     purchases_se = float(purchases.std(ddof=1) / math.sqrt(purchases.size))
-    churn_change, value_change, n_referred = _rates_by_referral(buyers, cfg.days)
+    boosted, _ = goods_run(FACTS_SEED, REFERRAL_BOOST)
+    churn_change, value_change, n_referred = _rates_by_referral(boosted[boosted["side"] == "buyers"], cfg.days)
     hk = "Hall & Krueger (2018), ILR Review 71(3)"
     return [
         Fact("new ride-hail drivers still active a year after joining", "about half (0.40-0.60)", 0.40, 0.60, hk,
@@ -172,9 +184,10 @@ def stylised_facts() -> list[Fact]:
              f"± {purchases_se:.2f} ({first.shape[0]:,} buyers active from day 0, goods, experience effects on)"),
         Fact("referred customers' churn against others'", "-18% (±10 points: -28% to -8%)", -0.28, -0.08,
              "Schmitt, Skiera & Van den Bulte (2011), Journal of Marketing 75(1)", churn_change,
-             f"({n_referred:,} referred buyers; churns per activated buyer-day, goods)", percent=True),
+             f"({n_referred:,} referred buyers; churns per activated buyer-day, goods, referrals {REFERRAL_BOOST}x "
+             "as frequent)", percent=True),
         Fact("referred customers' value against others'", "+16% (±10 points: +6% to +26%)", 0.06, 0.26,
-             "same", value_change, f"({n_referred:,} referred buyers; revenue per activated buyer-day, goods)",
+             "same", value_change, f"({n_referred:,} referred buyers; revenue per activated buyer-day, same run)",
              percent=True),
     ]
 

@@ -3,7 +3,7 @@
 The golden files in tests/golden/ are the exact summary.json of each case.
 They change only on purpose: a change of behaviour regenerates them with
 
-    make golden            # or: .venv/bin/python -m tests.golden_cases
+    make golden            # or: .venv/bin/python tests/golden_cases.py --regenerate
 
 and the commit says why the numbers moved. A refactor must leave them
 bit-identical (tests/test_golden.py).
@@ -59,5 +59,5 @@ def regenerate() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:] not in ([], ["--regenerate"]):
-        sys.exit("usage: python -m tests.golden_cases [--regenerate]")
+        sys.exit("usage: python tests/golden_cases.py [--regenerate]")
     regenerate()

@@ -21,9 +21,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_sweeps import BASE, ROOT, reference_summary, same, twosided
 
 from experiments import collect as C
-from tests.test_sweeps import BASE, ROOT, reference_summary, same, twosided
 
 CLUSTER_SCRIPT = ROOT / "scripts" / "slurm_cluster.sh"
 INSTALLED_MARKER = Path("/var/lib/twosided-slurm/installed")   # written by scripts/install_slurm.sh

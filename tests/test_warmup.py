@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from test_sweeps import twosided
 
 from experiments.warmup import COMPILE_MESSAGE
-from tests.test_sweeps import twosided
 
 
 def test_a_compile_is_announced_once_per_process():
