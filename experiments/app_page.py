@@ -194,10 +194,14 @@ def day_text(lab: MarketLab) -> str:
 
 
 def readout_text(lab: MarketLab) -> str:
-    """Today's sizes and GMV of the policy arm."""
+    """Today's sizes and GMV of the policy arm, and, where sellers pay for products, how many hold each."""
     latest = lab.latest(lab.arms[-1])
     sizes = " · ".join(f"{lab.side_name(s)} {_fmt(latest.get(f'{s}_active'))}" for s in lab.sides)
-    return f"Active now: {sizes} · GMV today {_fmt(latest.get('gmv'))}"
+    text = f"Active now: {sizes} · GMV today {_fmt(latest.get('gmv'))}"
+    if "sellers" in lab.sides and "sellers_premium" in latest:
+        text += (f" · {lab.side_name('sellers')} on the premium plan {_fmt(latest.get('sellers_premium'))}, "
+                 f"with promoted listings {_fmt(latest.get('sellers_promoted'))}")
+    return text
 
 
 LIVE_CHARTS = {"size": app_charts.size_chart, "churn": app_charts.churn_chart, "nps": app_charts.nps_chart,

@@ -114,6 +114,21 @@ def test_goods_has_no_city_and_delivery_shows_restaurants():
     assert len(delivery.city(delivery.arms[0])["sellers"]) == delivery.arms[0].rows[-1]["sellers_active"]
 
 
+def test_readout_counts_sellers_paid_products_where_sellers_exist():
+    from experiments.app_page import readout_text
+
+    delivery = MarketLab(market="delivery", buyers=300, sellers=60, drivers=12, days=40)
+    for _ in range(40):
+        delivery.step()
+    row = delivery.arms[-1].rows[-1]
+    assert row["sellers_premium"] > 0   # 40 days of a 0.2%-a-day take-up among 60 restaurants
+    assert (f"restaurants on the premium plan {row['sellers_premium']:,}, with promoted listings "
+            f"{row['sellers_promoted']:,}") in readout_text(delivery)
+    rides = MarketLab(buyers=300, drivers=12, days=2)
+    rides.step()
+    assert "premium" not in readout_text(rides)
+
+
 def test_side_by_side_runs_both_arms_on_the_same_random_numbers():
     same = MarketLab(side_by_side=True, policy="none", buyers=400, drivers=16, days=20)
     for _ in range(20):

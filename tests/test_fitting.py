@@ -15,6 +15,7 @@ from scipy import integrate, special, stats
 
 from experiments import fitting
 from experiments.calibrate import engine_cohort_survival, engine_transaction_log, read_log, summarise, to_transactions
+from experiments.config import load_config
 
 PARAMS = (0.243, 30.9, 0.793, 2.426)   # r, alpha (days), a, b: conf/market_base/common.yaml (CDNOW)
 SPEND = (6.25, 3.74, 15.44)            # p, q, v
@@ -164,10 +165,10 @@ def test_bgnbd_and_gamma_gamma_recover_engine_parameters(engine_log):
 @pytest.mark.slow
 def test_sbg_recovers_engine_sellers_churn():
     # 20,000 sellers for a year; buyers are irrelevant to sellers' churn with effects off
-    table = engine_cohort_survival(["market=goods", "experience_effects=false", "population.buyers=50",
-                                    "population.sellers=20000", "seed=5",
-                                    "market.sellers.acquisition.marketing_budget_per_1k=0",
-                                    "market.sellers.acquisition.organic_per_1k=0",
-                                    "market.sellers.acquisition.referral_rate=0"], "sellers", months=12)
+    overrides = ["market=goods", "experience_effects=false", "population.buyers=50", "population.sellers=20000",
+                 "seed=5", "market.sellers.acquisition.marketing_budget_per_1k=0",
+                 "market.sellers.acquisition.organic_per_1k=0", "market.sellers.acquisition.referral_rate=0"]
+    table = engine_cohort_survival(overrides, "sellers", months=12)
     fit = fitting.sbg_fit([table["active"].to_numpy()])
-    _within(fit, {"a": 0.6, "b": 9.13}, 2.0)
+    churn = load_config(overrides).market.sellers.churn   # the truth is the market's own setting
+    _within(fit, {"a": churn.beta_a, "b": churn.beta_b}, 2.0)
