@@ -125,6 +125,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds worker processes through /proc (Linux)")
+@pytest.mark.slow   # subprocess compares, about 30 s
 def test_kill_9_mid_way_then_rerun_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted):
     whole, whole_out = uninterrupted
     out = tmp_path / "c"
@@ -151,6 +152,7 @@ def test_kill_9_mid_way_then_rerun_resumes_to_the_uninterrupted_result(tmp_path,
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds worker processes through /proc (Linux)")
+@pytest.mark.slow   # subprocess compare, about 20 s
 def test_ctrl_c_stops_cleanly_keeps_the_finished_runs_and_exits_130(tmp_path):
     out = tmp_path / "c"
     proc = subprocess.Popen([TWOSIDED, "compare", *ARGS, f"out={out}"], stdout=subprocess.PIPE,
@@ -218,6 +220,7 @@ def test_launcher_parameters_come_from_the_sweeps_configs():
     assert local["cluster"] == "local" and not any(k.startswith("slurm_") for k in local["update"])
 
 
+@pytest.mark.slow   # submitit's local executor starts a process per run, about 30 s
 def test_submitit_local_launcher_gives_the_same_comparison_as_the_local_pool(tmp_path):
     kwargs = {"scale": "tiny", "days": 40, "replicates": 2}
     pooled = cmp.compare(["tech_touch"], jobs=1, **kwargs)

@@ -42,6 +42,7 @@ def test_notebook_is_stored_with_its_outputs(name):
     assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs), "no stored figure"
 
 
+@pytest.mark.slow   # 20-40 s each, in quick mode
 @pytest.mark.parametrize("path", RUN_IN_SUITE, ids=[p.stem for p in RUN_IN_SUITE])
 def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TWOSIDED_NOTEBOOK_QUICK", "1")   # the kernel inherits the environment
