@@ -21,6 +21,10 @@ number has one source):
     beta         a, b, low, high         Beta(a, b) stretched to [low, high]
     normal       sd, mean, low, high     truncated at low / high (both optional)
 
+A group may instead be ``{from_fit: PATH}``, the fit.json of ``twosided calibrate``: each parameter it
+calibrated (BG/NBD, Gamma-Gamma spend, sBG churn) gets a normal distribution at its estimate with its
+fitted standard error, truncated at its bound (:func:`fitted_distributions`).
+
 Draw d of parameter KEY is ``ppf(u)`` with u from the project's counter-based
 streams (sim/streams.py), stream ``uncertainty.KEY`` under the comparison's
 seed, counter d: a pure function of (seed, key, d), so the first K draws of a
@@ -224,6 +228,8 @@ def load_uncertainty(name: str, resolved: dict, market: str) -> Uncertainty:
     for group, entries in raw["groups"].items():
         if not isinstance(entries, dict) or not entries:
             raise ConfigError(f"groups.{group}", entries, "a mapping of config keys to distributions")
+        if set(entries) == {"from_fit"}:
+            entries = fitted_distributions(f"groups.{group}.from_fit", entries["from_fit"], path.parent)
         for key, spec in entries.items():
             where = f"groups.{group}.{key}"
             if key not in known:
@@ -239,6 +245,52 @@ def load_uncertainty(name: str, resolved: dict, market: str) -> Uncertainty:
             seen.add(key)
             parameters.append(_parameter(where, key, group, spec, default, ranges.get(key)))
     return Uncertainty(path.stem, parameters)
+
+
+FITTED_KEYS = {  # fit.json section -> {estimate: (config key under market., lower bound)}
+    "bgnbd": {"r": ("buyers.purchase.r", 0.0), "alpha": ("buyers.purchase.alpha", 0.0),
+              "a": ("buyers.purchase.a", 0.0), "b": ("buyers.purchase.b", 0.0)},
+    "gamma_gamma": {"p": ("buyers.spend.p", 0.0), "q": ("buyers.spend.q", 1.0), "v": ("buyers.spend.gamma", 0.0)},
+    "sbg": {"beta_a": ("{side}.churn.beta_a", 0.0), "beta_b": ("{side}.churn.beta_b", 0.0)},
+}
+"""Which config key each estimate of `twosided calibrate`'s fit.json sets (as its market config does)."""
+
+
+def fitted_distributions(where: str, fit_path: Any, relative_to: Path) -> dict:
+    """{config key: normal distribution} from a `twosided calibrate` fit.json: each calibrated parameter
+    centred on its estimate with its fitted standard error, truncated at its bound (0; 1 for q).
+
+    ``fit_path`` relative paths are read from the uncertainty file's folder. ConfigError if the file is not
+    a calibration, or an estimate has no finite positive standard error.
+    """
+    import json
+
+    path = Path(str(fit_path))
+    path = path if path.is_absolute() else relative_to / path
+    try:
+        fit = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(where, str(fit_path), f"the path of a fit.json written by `twosided calibrate` "
+                          f"({type(error).__name__}: {error})") from None
+    entries = {}
+    for section, keys in FITTED_KEYS.items():
+        if not isinstance(fit, dict) or section not in fit:
+            continue
+        if section == "gamma_gamma" and "mean_spend" not in fit[section]:
+            continue   # q <= 1: calibrate kept the base market's spend, so nothing of it was calibrated
+        side = fit[section].get("side", "")
+        for estimate, (key, low) in keys.items():
+            entry = fit[section].get(estimate)
+            value, se = (entry or {}).get("value"), (entry or {}).get("se")
+            if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (value, se)) or se <= 0:
+                raise ConfigError(f"{where}: {section}.{estimate}", entry, "an estimate with a finite, positive "
+                                  "standard error (refit with more data, or give this parameter a distribution "
+                                  "by hand)")
+            entries["market." + key.format(side=side)] = {"dist": "normal", "mean": float(value), "sd": float(se),
+                                                          "low": low}
+    if not entries:
+        raise ConfigError(where, str(fit_path), "a fit.json with at least one of " + ", ".join(FITTED_KEYS))
+    return entries
 
 
 def _parameter(where: str, key: str, group: str, spec: Any, default: Any, assumed) -> Parameter:

@@ -149,6 +149,31 @@ def _bad_setting(tmp_path, text: str) -> str:
     return str(path)
 
 
+def test_calibrated_parameters_take_their_fitted_standard_errors(tmp_path, resolved):
+    # A fit.json as `twosided calibrate` writes it (BG/NBD and sBG for sellers; no usable spend fit: q <= 1).
+    fit = {"bgnbd": {k: {"value": v, "se": se} for k, v, se in
+                     (("r", 0.25, 0.02), ("alpha", 4.0, 0.5), ("a", 0.8, 0.1), ("b", 2.5, 0.4))},
+           "gamma_gamma": {"p": {"value": 6.0, "se": 0.5}, "q": {"value": 0.9, "se": 0.1},
+                           "v": {"value": 15.0, "se": 2.0}},
+           "sbg": {"beta_a": {"value": 0.7, "se": 0.05}, "beta_b": {"value": 8.0, "se": 1.5}, "side": "sellers"}}
+    (tmp_path / "fit.json").write_text(json.dumps(fit))
+    setting = tmp_path / "u.yaml"
+    setting.write_text("groups:\n  calibrated_buyers:\n    from_fit: fit.json\n")   # relative to the setting
+    u = load_uncertainty(str(setting), resolved, "delivery")
+    by_key = {p.key: p for p in u.parameters}
+    assert set(by_key) == {"market.buyers.purchase.r", "market.buyers.purchase.alpha", "market.buyers.purchase.a",
+                           "market.buyers.purchase.b", "market.sellers.churn.beta_a", "market.sellers.churn.beta_b"}
+    alpha = by_key["market.buyers.purchase.alpha"]
+    assert alpha.dist == "normal" and alpha.args["mean"] == 4.0 and alpha.args["sd"] == 0.5
+    draws = np.array([d["market.buyers.purchase.alpha"] for d in u.draw(seed=3, draws=2000)])
+    # 2,000 draws of N(4, 0.5) (truncation at 0 is 8 sd away): mean within 4 standard errors, sd within 10%
+    assert abs(draws.mean() - 4.0) < 4 * 0.5 / np.sqrt(2000) and abs(draws.std() / 0.5 - 1) < 0.1
+    fit["bgnbd"]["r"]["se"] = float("nan")
+    (tmp_path / "fit.json").write_text(json.dumps(fit))
+    with pytest.raises(ConfigError, match="bgnbd.r"):
+        load_uncertainty(str(setting), resolved, "delivery")
+
+
 @pytest.mark.parametrize("body, key, says", [
     ("groups:\n  g:\n    policy.tech_touch.weight: poisson\n", "groups.g.policy.tech_touch.weight", "lognormal"),
     ("groups:\n  g:\n    cs.staff_cost_per_day: triangular\n", "groups.g.cs.staff_cost_per_day", "low and high"),
