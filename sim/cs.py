@@ -1190,7 +1190,7 @@ class CSOps:
         """
         m, day = self._model, self.day
         s, st = m.sides["sellers"], self.state["sellers"]
-        ids = np.asarray(ids, dtype=np.int64)
+        ids = self.treated_only("sellers", ids)
         k = self._grant(account or policy.name, ids.size, cost_each, 1.0)
         ids = ids[:k]
         empty = np.empty(0, np.int64)

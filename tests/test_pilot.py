@@ -76,6 +76,21 @@ def test_policies_reach_treated_agents_only():
     assert everyone.cs.state["drivers"].nudges[:n][~treated].sum() > 0   # without a pilot, control drivers get some
 
 
+def test_an_offer_reaches_treated_sellers_only():
+    # Called with every seller, the offer action itself drops the control ones (not only the view's lists).
+    cfg = load_config(["market=delivery", "scale=tiny", "policy=expansion_offers", "days=10",
+                       "policy.expansion_offers.capacity_per_cadence=100000"])
+    assignment = Assignment(Design("sellers", 0.5), cfg.seed)
+    model = Marketplace(cfg, treatment=assignment)
+    model.run_until(5)
+    n = model.sides["sellers"].n
+    treated = assignment.treated("sellers", np.arange(n), model.day)
+    policy = model.cs.policies[0]
+    got = model.cs.offer_product(policy, np.arange(n), "premium", cost_each=0.0, accept_prob=1.0,
+                                 success_sensitivity=0.0, backfire=0.0, account=policy.key)
+    assert got["offered"].size > 0 and treated[got["offered"]].all()
+
+
 # -- the analyst's estimator and power, against a hand computation -----------------------------------
 def test_estimate_and_power_match_a_hand_delta_method():
     rng = np.random.default_rng(0)   # test data only (the model draws from sim/streams.py)
