@@ -1,0 +1,399 @@
+"""Sellers (merchants, restaurants): the goods supply side.
+
+A seller has a segment (SMB or enterprise), a quality (the chance an order
+goes well), a price level, a rating built from buyers' reviews, and may buy
+the premium plan (expansion revenue). Its baseline churn hazard is constant
+and heterogeneous: the monthly churn probability is Beta(a, b) across sellers,
+so a cohort's retention follows the shifted-beta-geometric model and its
+retention rate rises with tenure (the fragile leave first). Satisfaction
+follows recent sales against the seller's own expectation.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from agents.base import Side
+from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazard
+from sim.streams import ATTRIBUTE_DAY, Streams
+
+ENTERPRISE = 1
+PRODUCTS = ("premium", "promoted")
+"""The paid products a seller can take and drop: the premium plan (upsell), promoted listings (cross-sell)."""
+FIELDS = {
+    "quality": (np.float32, 0.0),         # probability an order goes well
+    "price_level": (np.float32, 1.0),     # multiplies the market's order value
+    "rating_sum": (np.float32, 0.0),      # sum of ratings received (1-5)
+    "rating_count": (np.float32, 0.0),
+    "expected_orders": (np.float32, 1.0),  # the seller's sales expectation, orders per day
+    "sales_value_rate": (np.float32, 0.0),  # recent gross sales, currency per day (exponentially weighted)
+    "outside_option": (np.float32, 1.0),  # net income per day the seller could earn elsewhere, currency
+    "premium": (np.bool_, False),         # holds the premium plan
+    "premium_day": (np.int32, -1),        # day of the last take-up
+    "premium_hazard": (np.float32, 0.0),  # cumulative take-up hazard (not holding) or cancel hazard (holding)
+    "premium_threshold": (np.float32, 0.0),  # its Exp(1) threshold
+    "promoted": (np.bool_, False),        # holds promoted listings (the same four fields as the plan)
+    "promoted_day": (np.int32, -1),
+    "promoted_hazard": (np.float32, 0.0),
+    "promoted_threshold": (np.float32, 0.0),
+    "expansion_day": (np.int32, -1),      # day of the last take-up of any paid product
+    "fees_paid": (np.float64, 0.0),       # paid-product fees to date, currency (part of revenue)
+    "x": (np.float32, 0.0),               # position on the unit torus (delivery)
+    "y": (np.float32, 0.0),
+}
+
+
+def new_side(capacity: int) -> Side:
+    """An empty sellers side."""
+    return Side("sellers", FIELDS, capacity)
+
+
+def init_traits(sellers: Side, ids: np.ndarray, conf, referred: np.ndarray | bool, streams: Streams,
+                market=None) -> None:
+    """Draw segment, quality, price, expectation, outside option, churn hazard and position of new sellers.
+
+    The outside option (currency per day) is what the seller's expected volume
+    would earn through another channel that takes ``outside_option.take_rate``:
+    expected orders x price level x the market's mean order value x (1 - that rate).
+    """
+    enterprise = streams.uniform("sellers.segment", ATTRIBUTE_DAY, ids) < conf.enterprise_share
+    sellers.segment[ids] = np.where(enterprise, ENTERPRISE, 0)
+    sellers.quality[ids] = streams.beta("sellers.quality", ATTRIBUTE_DAY, ids, conf.quality_a, conf.quality_b)
+    sellers.price_level[ids] = streams.lognormal_mean_cv("sellers.price_level", ATTRIBUTE_DAY, ids, 1.0,
+                                                         conf.price_level_cv)
+    expected = streams.lognormal_mean_cv("sellers.expected_orders", ATTRIBUTE_DAY, ids,
+                                         conf.expected_orders_per_day, conf.expected_orders_cv)
+    sellers.expected_orders[ids] = np.where(enterprise, expected * conf.enterprise_weight, expected)
+    expected_sales = (sellers.expected_orders[ids].astype(np.float64) * sellers.price_level[ids]
+                      * mean_order_value(market))
+    sellers.outside_option[ids] = expected_sales * (1.0 - conf.outside_option.take_rate)
+    # Recent sales start at the seller's expectation, so experience reflects deviations from it,
+    # not the warm-up of the moving average.
+    sellers.sales_value_rate[ids] = expected_sales
+    monthly = streams.beta("sellers.monthly_churn", ATTRIBUTE_DAY, ids, conf.churn.beta_a, conf.churn.beta_b)
+    hazard = monthly_churn_to_daily_hazard(monthly)
+    sellers.base_hazard[ids] = np.where(referred, hazard * conf.referral_churn_multiplier, hazard)
+    for product in PRODUCTS:
+        getattr(sellers, f"{product}_threshold")[ids] = streams.exponential(f"sellers.{product}_threshold",
+                                                                            ATTRIBUTE_DAY, ids)
+    sellers.x[ids] = streams.uniform("sellers.x", ATTRIBUTE_DAY, ids)
+    sellers.y[ids] = streams.uniform("sellers.y", ATTRIBUTE_DAY, ids)
+
+
+def mean_order_value(market) -> float:
+    """The market's mean basket value per order, currency: Gamma-Gamma mean p gamma / (q - 1)
+    (Fader, Hardie & Lee 2005); the mean spend when q <= 1 leaves it undefined is taken at q = 1.01."""
+    spend = market.buyers.spend
+    return float(spend.p * spend.gamma / max(spend.q - 1.0, 0.01))
+
+
+def rating(sellers: Side, prior_mean: float, prior_count: float) -> np.ndarray:
+    """Shrunk mean rating (1-5): reviews pulled toward a prior, as buyers read them."""
+    return (sellers.rating_sum + prior_mean * prior_count) / (sellers.rating_count + prior_count)
+
+
+def choice_weights(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
+    """Buyers' choice weight of each listed seller: rating, reviews, price, segment, paid products.
+
+    weight = exp(w_rating (rating - prior mean) + w_reviews ln(1 + reviews) - w_price ln(price level))
+    times ``enterprise_weight`` for enterprise sellers, ``premium.choice_boost``
+    for premium ones and ``promoted.choice_boost`` for promoted ones
+    (dimensionless, float32, one per id in ``listed``).
+
+    Gathers and arithmetic run in compiled passes over the listed sellers;
+    the logarithms and the exponential stay NumPy's float32 ufuncs, and every
+    operation is done in the same dtype and order as the plain NumPy
+    expression (:func:`_choice_weights_numpy`), so the weights are
+    bit-identical to it. ln(1 + reviews) is looked up in a table of NumPy's
+    own log1p of 0, 1, 2, ... when every review count is a whole number below
+    max(1024, number listed), as counts are.
+    """
+    c = conf.choice
+    scalars = (c.rating_prior_mean, c.rating_prior_count, c.w_rating, c.w_reviews, c.w_price,
+               conf.enterprise_weight, conf.premium.choice_boost, conf.promoted.choice_boost)
+    listed = np.asarray(listed)
+    if not (_plain_numbers(*scalars) and listed.dtype.kind in "iu" and listed.ndim == 1 and _all_float32(
+            sellers.rating_sum, sellers.rating_count, sellers.price_level)):
+        return _choice_weights_numpy(sellers, listed, conf)
+    f32 = np.float32
+    listed = np.ascontiguousarray(listed, dtype=np.int64)
+    top = min(max(_LOG1P_TABLE_MIN, listed.size), 1 << 24)   # float32 holds whole numbers exactly to 2**24
+    top_count = _largest_whole_count(sellers.rating_count, listed, top)
+    if top_count >= 0:   # NumPy's own log1p of 0, 1, ..., top_count: the same bits as log1p of the counts
+        log1p_reviews = np.log1p(np.arange(top_count + 1, dtype=np.float32))
+        by_count = True
+    else:
+        log1p_reviews = np.log1p(sellers.rating_count[listed])
+        by_count = False
+    weight, price = _rating_and_reviews_terms(
+        sellers.rating_sum, sellers.rating_count, sellers.price_level, listed, log1p_reviews, by_count,
+        f32(c.rating_prior_mean * c.rating_prior_count), f32(c.rating_prior_count), f32(c.rating_prior_mean),
+        f32(c.w_rating), f32(c.w_reviews))
+    log_price = np.log(price, out=price)
+    _subtract_price_term(weight, log_price, f32(c.w_price))
+    np.exp(weight, out=weight)
+    _apply_factors(weight, sellers.segment, sellers.premium, sellers.promoted, listed, ENTERPRISE,
+                   float(conf.enterprise_weight), float(conf.premium.choice_boost), float(conf.promoted.choice_boost))
+    return weight
+
+
+def _choice_weights_numpy(sellers: Side, listed: np.ndarray, conf) -> np.ndarray:
+    """choice_weights as plain NumPy expressions (the reference; used for unusual dtypes)."""
+    c = conf.choice
+    r = rating(sellers, c.rating_prior_mean, c.rating_prior_count)[listed]
+    log_w = (c.w_rating * (r - c.rating_prior_mean) + c.w_reviews * np.log1p(sellers.rating_count[listed])
+             - c.w_price * np.log(sellers.price_level[listed]))
+    weight = np.exp(log_w)
+    weight *= np.where(sellers.segment[listed] == ENTERPRISE, conf.enterprise_weight, 1.0)
+    weight *= np.where(sellers.premium[listed], conf.premium.choice_boost, 1.0)
+    weight *= np.where(sellers.promoted[listed], conf.promoted.choice_boost, 1.0)
+    return weight
+
+
+def _plain_numbers(*values, float32_too: bool = False) -> bool:
+    """Whether every value is a Python int or float (NumPy casts those to an array's float32),
+    or with ``float32_too`` a NumPy float32 (the same in float32 arithmetic)."""
+    types = (int, float, np.float32) if float32_too else (int, float)
+    return all(type(v) in types for v in values)
+
+
+def _all_float32(*arrays) -> bool:
+    return all(np.asarray(a).dtype == np.float32 for a in arrays)
+
+
+_LOG1P_TABLE_MIN = 1024
+"""Review counts are looked up in a table of log1p values when all are whole numbers below
+max(this, number of listed sellers)."""
+
+
+@njit(cache=True)
+def _largest_whole_count(rating_count, listed, top):
+    """The largest rating_count[listed] if every one is a whole number in [0, top), else -1."""
+    largest = 0
+    ok = True
+    for k in range(listed.size):
+        rc = rating_count[listed[k]]
+        w = np.int64(rc) if (rc >= 0 and rc < top) else np.int64(-1)   # NaN: -1
+        ok &= (w >= 0) & (w == rc)
+        largest = max(largest, w)
+    return largest if ok else -1
+
+
+@njit(cache=True)
+def _rating_and_reviews_terms(rating_sum, rating_count, price_level, listed, log1p_reviews, by_count, prior_sum,
+                              prior_count, prior_mean, w_rating, w_reviews):
+    """Per listed seller (float32): w_rating (shrunk rating - prior mean) + w_reviews ln(1 + reviews),
+    and the price level.
+
+    The shrunk rating is (rating_sum + prior_sum) / (rating_count + prior_count),
+    float32 throughout as in :func:`rating`. ln(1 + reviews) is
+    ``log1p_reviews[count]`` (a table) when ``by_count``, else ``log1p_reviews[k]``.
+    """
+    n = listed.size
+    term = np.empty(n, np.float32)
+    price = np.empty(n, np.float32)
+    for k in range(n):
+        i = listed[k]
+        rc = rating_count[i]
+        r = (rating_sum[i] + prior_sum) / (rc + prior_count)
+        l1 = log1p_reviews[np.int64(rc)] if by_count else log1p_reviews[k]
+        term[k] = w_rating * (r - prior_mean) + w_reviews * l1
+        price[k] = price_level[i]
+    return term, price
+
+
+@njit(cache=True)
+def _subtract_price_term(log_w, log_price, w_price):
+    """log_w -= w_price * log_price, in place (float32)."""
+    for k in range(log_w.size):
+        log_w[k] = log_w[k] - w_price * log_price[k]
+
+
+@njit(cache=True)
+def _apply_factors(weight, segment, premium, promoted, listed, enterprise, enterprise_weight, premium_boost,
+                   promoted_boost):
+    """Multiply weights by the segment, premium and promoted factors, in float64, rounding back to float32.
+
+    Same as NumPy's ``weight *= np.where(cond, factor, 1.0)`` on a float32 array
+    (a float64 product cast back); a factor of 1 leaves the weight unchanged.
+    """
+    for k in range(weight.size):
+        i = listed[k]
+        w = np.float32(np.float64(weight[k]) * (enterprise_weight if segment[i] == enterprise else 1.0))
+        w = np.float32(np.float64(w) * (premium_boost if premium[i] else 1.0))   # x 1.0: exact
+        weight[k] = np.float32(np.float64(w) * (promoted_boost if promoted[i] else 1.0))
+
+
+def update_sales_experience(sellers: Side, sales_value_today: np.ndarray, conf, neutral: float) -> None:
+    """Update recent sales (currency per day) and move satisfaction toward what selling here earns.
+
+    ``sales_value_today`` holds each seller's gross sales today (basket value of
+    completed orders, currency). Recent sales (``sales_value_rate``) move
+    1/``sales_window_days`` of the way toward it, for every seller. An active
+    seller keeps ``(1 - commission)`` of its sales and pays the fees of the paid
+    products it holds (:func:`product_fees`); the experience level compares that net income per day with the
+    seller's ``outside_option`` (what the same effort earns through another
+    channel, currency per day):
+
+        ratio = max(0, recent sales x (1 - commission) - product fees) / outside option
+        level = ratio^k o / (1 + ratio^k o),  o = neutral / (1 - neutral)
+
+    i.e. logistic(k ln ratio + logit(neutral)): exactly neutral when the platform
+    pays as well as the outside option, 0 with no sales at all, and lower at a
+    higher commission for the same sales. Satisfaction of active sellers
+    moves ``experience_learning_rate`` of the way toward the level (per day).
+    """
+    odds = neutral / (1.0 - neutral)
+    _sales_experience_pass(sellers.sales_value_rate, np.ascontiguousarray(sales_value_today, dtype=np.float64),
+                           float(conf.sales_window_days), sellers.alive, sellers.activation_day,
+                           sellers.outside_option, product_fees(sellers, conf), 1.0 - float(conf.commission),
+                           float(conf.sales_sensitivity), odds,
+                           float(conf.experience_learning_rate), sellers.satisfaction)
+
+
+def net_income_ratio(sellers: Side, ids: np.ndarray, conf) -> np.ndarray:
+    """Recent net income per day from the platform / outside option of ``ids`` (dimensionless, >= 0)."""
+    net = sellers.sales_value_rate[ids] * (1.0 - conf.commission) - product_fees(sellers, conf)[ids]
+    return np.maximum(net, 0.0) / sellers.outside_option[ids]
+
+
+def product_fees(sellers: Side, conf) -> np.ndarray:
+    """Each seller's fees for the paid products it holds, currency per day (float64)."""
+    fees = np.zeros(sellers.n)
+    for product in PRODUCTS:
+        fees += np.where(getattr(sellers, product), float(getattr(conf, product).fee_per_day), 0.0)
+    return fees
+
+
+@njit(cache=True)
+def _sales_experience_pass(sales_value_rate, sales_today, window, alive, activation_day, outside_option, fees,
+                           keep_share, sensitivity, odds, learning_rate, satisfaction):
+    """One pass over the sellers: recent sales for all; for active ones, the net-income level and the
+    satisfaction move (see update_sales_experience; float64 arithmetic, float32 storage)."""
+    for i in range(sales_value_rate.size):
+        rate = sales_value_rate[i] + (sales_today[i] - sales_value_rate[i]) / window
+        sales_value_rate[i] = rate
+        if alive[i] and activation_day[i] >= 0:
+            net = rate * keep_share - fees[i]
+            ratio = net / outside_option[i] if net > 0.0 else 0.0
+            boosted = ratio ** sensitivity * odds
+            level = boosted / (1.0 + boosted)
+            s = satisfaction[i]
+            satisfaction[i] = s + learning_rate * (level - s)
+
+
+def review_growth(orders_per_day: np.ndarray, reviews: np.ndarray, t: np.ndarray, w_reviews: float,
+                  reviews_per_order: float) -> np.ndarray:
+    """A seller's choice weight at times ``t`` (days ahead) relative to today's, as its reviews grow.
+
+    Buyers weigh a seller by (1 + reviews)^beta (beta = ``choice.w_reviews``), and
+    each order adds about ``reviews_per_order`` reviews; with the rest of the
+    market unchanged a seller selling o0 orders per day with R0 reviews grows as
+        g(t) = [1 + (1 - beta) rho o0 t / (1 + R0)]^(beta / (1 - beta))
+    (dR/dt = rho c (1 + R)^beta solved from R0). Shapes broadcast; g = 1 when beta is 0.
+    """
+    beta = float(w_reviews)
+    if beta <= 0.0 or beta >= 1.0:
+        return np.ones(np.broadcast_shapes(np.shape(orders_per_day), np.shape(t)))
+    speed = (1.0 - beta) * reviews_per_order * np.asarray(orders_per_day, dtype=np.float64) / (
+        1.0 + np.asarray(reviews, dtype=np.float64))
+    return (1.0 + speed * t) ** (beta / (1.0 - beta))
+
+
+def sales_success(sellers: Side, ids: np.ndarray, market) -> np.ndarray:
+    """A seller's success: recent sales / the sales it expected (its expected orders x price level x the
+    market's mean order value); 1 = selling as hoped (dimensionless, >= 0)."""
+    expected = (sellers.expected_orders[ids].astype(np.float64) * sellers.price_level[ids]
+                * mean_order_value(market))
+    return sellers.sales_value_rate[ids] / np.maximum(expected, 1e-12)
+
+
+def product_value(sellers: Side, ids: np.ndarray, conf, product: str) -> np.ndarray:
+    """What a paid product earns the sellers ``ids`` against its fee (dimensionless; 1 = pays for itself).
+
+    A product multiplies the seller's choice weight by b (``choice_boost``); with
+    the seller's share of buyers small, its sales would be 1/b of today's
+    without it, so it brings recent sales x (1 - 1/b) x (1 - commission) of net
+    income per day, divided by the fee (a free product is worth 1e9 fees).
+    """
+    p = getattr(conf, product)
+    extra = sellers.sales_value_rate[ids] * (1.0 - 1.0 / p.choice_boost) * (1.0 - conf.commission)
+    return extra / p.fee_per_day if p.fee_per_day > 0 else np.full(len(ids), 1e9)
+
+
+def take_up_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str, neutral: float,
+                   market) -> np.ndarray:
+    """Hazard per day that sellers ``ids`` (not holding ``product``) take it up:
+    upgrade_rate x exp(satisfaction_sensitivity (s - neutral)) x success^success_sensitivity."""
+    p = getattr(conf, product)
+    success = sales_success(sellers, ids, market)
+    return (p.upgrade_rate * experience_multiplier(np.asarray(satisfaction, np.float64)[ids], neutral,
+                                                   p.satisfaction_sensitivity)
+            * success ** p.success_sensitivity)
+
+
+def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str,
+                  neutral: float) -> np.ndarray:
+    """Hazard per day that holders ``ids`` of ``product`` cancel it while staying on the marketplace:
+    cancel_rate x exp(-satisfaction_sensitivity (s - neutral)) x exp(value_sensitivity (1 - value)),
+    value = :func:`product_value` (capped at 50 fees: beyond, the product is simply kept)."""
+    p = getattr(conf, product)
+    value = np.minimum(product_value(sellers, ids, conf, product), 50.0)
+    return (p.cancel_rate * experience_multiplier(np.asarray(satisfaction, np.float64)[ids], neutral,
+                                                  -p.satisfaction_sensitivity)
+            * np.exp(p.value_sensitivity * (1.0 - value)))
+
+
+def take_product(sellers: Side, ids: np.ndarray, product: str, day: int, streams: Streams) -> None:
+    """Sellers ``ids`` take ``product`` today (on their own or accepting a CS offer): its cumulative hazard
+    restarts toward a fresh Exp(1) cancel threshold, drawn per (day, id)."""
+    getattr(sellers, product)[ids] = True
+    getattr(sellers, f"{product}_day")[ids] = day
+    sellers.expansion_day[ids] = day
+    getattr(sellers, f"{product}_hazard")[ids] = 0.0
+    getattr(sellers, f"{product}_threshold")[ids] = streams.exponential(f"sellers.{product}_cancel_threshold",
+                                                                        day, ids)
+
+
+def drop_product(sellers: Side, ids: np.ndarray, product: str, day: int, streams: Streams) -> None:
+    """Sellers ``ids`` stop paying for ``product`` today: its hazard restarts toward a fresh take-up threshold."""
+    getattr(sellers, product)[ids] = False
+    getattr(sellers, f"{product}_hazard")[ids] = 0.0
+    getattr(sellers, f"{product}_threshold")[ids] = streams.exponential(f"sellers.{product}_threshold", day, ids)
+
+
+def update_products(sellers: Side, day: int, conf, satisfaction: np.ndarray, neutral: float, market,
+                    streams: Streams) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Today's take-ups and cancellations of every paid product (cumulative-hazard rule).
+
+    Holders who stay on the marketplace add today's :func:`cancel_hazard` to
+    the product's cumulative hazard and cancel when it reaches their Exp(1)
+    threshold; activated non-holders (not those who cancelled today) add
+    :func:`take_up_hazard` and take the product when theirs reaches it.
+    Returns {product: (ids taking it up, ids cancelling it)}.
+    """
+    out = {}
+    for product in PRODUCTS:
+        held = getattr(sellers, product)
+        hazard, threshold = getattr(sellers, f"{product}_hazard"), getattr(sellers, f"{product}_threshold")
+        holders = np.flatnonzero(sellers.alive & held)
+        hazard[holders] += cancel_hazard(sellers, holders, satisfaction, conf, product, neutral)
+        cancelled = holders[hazard[holders] >= threshold[holders]]
+        eligible = np.flatnonzero(sellers.alive & (sellers.activation_day >= 0) & ~held)
+        hazard[eligible] += take_up_hazard(sellers, eligible, satisfaction, conf, product, neutral, market)
+        taken = eligible[hazard[eligible] >= threshold[eligible]]
+        drop_product(sellers, cancelled, product, day, streams)
+        take_product(sellers, taken, product, day, streams)
+        out[product] = (taken, cancelled)
+    return out
+
+
+def drop_products_of_departed(sellers: Side, day: int, streams: Streams) -> dict[str, int]:
+    """Products of sellers who left the marketplace end with them (cancelled with the account), so a seller
+    won back starts without them. Returns how many ended, per product."""
+    out = {}
+    for product in PRODUCTS:
+        gone = np.flatnonzero(getattr(sellers, product) & ~sellers.alive)
+        drop_product(sellers, gone, product, day, streams)
+        out[product] = gone.size
+    return out

@@ -1,0 +1,65 @@
+"""Where a simulated day's time goes: CPU ms per day in each step of the day.
+
+    python benchmarks/profile_day.py market=goods population.buyers=1000000 \
+        population.sellers=100000 cs.staff=50 days=60
+
+Arguments are Hydra overrides, as for ``twosided run``. A tiny warm-up run
+loads numba's cached kernels first; then the model is built and run for
+``days`` days with each step of the day (and the CS desk's submit and advance)
+wrapped in a CPU-time counter. CPU time (``time.process_time``), because the
+machine these numbers come from is shared. The wrappers add a few
+microseconds a call, so this is for finding costs, not for reporting speed:
+that is ``twosided bench``.
+"""
+from __future__ import annotations
+
+import collections
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+STEPS = ("_acquire", "_onboard", "_match_and_settle", "_supply_experience", "_cs_operations", "_churn", "_record")
+
+
+def main(overrides: list[str]) -> None:
+    from experiments.config import load_config
+    from sim import Marketplace
+
+    cfg = load_config(overrides)
+    Marketplace(load_config([*overrides, "population.buyers=1000", "population.sellers=100",
+                             "population.drivers=40", "days=3"])).run()
+    spent: collections.Counter = collections.Counter()
+
+    def timed(owner, name, label):
+        inner = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[label] += time.process_time() - start
+        setattr(owner, name, wrapper)
+
+    start = time.process_time()
+    model = Marketplace(cfg)
+    print(f"building the model: {time.process_time() - start:.2f} CPU s")
+    for step in STEPS:
+        timed(model, step, step)
+    from sim import model as model_module  # demand (step 3) is a function of agents/buyers.py
+    timed(model_module.buyers_rules, "purchase_intentions", "purchase_intentions")
+    if model.cs.desk is not None:
+        timed(model.cs.desk, "submit", "  desk.submit")
+        timed(model.cs.desk, "advance", "  desk.advance")
+    start = time.process_time()
+    model.run_until(cfg.days)
+    total = time.process_time() - start
+    print(f"{cfg.days} days: {total / cfg.days * 1e3:.1f} CPU ms per day")
+    for label, seconds in spent.most_common():
+        print(f"  {label:<24} {seconds / cfg.days * 1e3:8.2f} ms/day  {100 * seconds / total:5.1f}%")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
