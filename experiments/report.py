@@ -589,10 +589,14 @@ def decision_markdown(c: Comparison) -> list[str]:
     header, rows = decision_rows(c)
     ranked = sorted(((g, v) for g, v in d["evppi"].items() if v is not None), key=lambda kv: -kv[1])
     skipped = [g for g, v in d["evppi"].items() if v is None]
-    top = (f" The assumption most worth a pilot is **{ranked[0][0]}** (EVPPI {_money(ranked[0][1])})"
-           + (f", among the {len(ranked)} groups with enough draws to estimate ({len(skipped)} have fewer than "
-              f"{DRAWS_PER_PARAMETER} draws per parameter)" if skipped else "") + "."
-           if ranked and ranked[0][1] > 0 else "")
+    among = (f", among the {len(ranked)} groups with enough draws to estimate ({len(skipped)} "
+             f"{'has' if len(skipped) == 1 else 'have'} fewer than {DRAWS_PER_PARAMETER} draws per parameter)"
+             if skipped else "")
+    # a group worth less than a cent, or 1% of EVPI, is no reason for a pilot (regression noise, not information)
+    worth = bool(ranked) and ranked[0][1] >= max(0.01 * d["evpi"], 0.01)
+    top = (f" The assumption most worth a pilot is **{ranked[0][0]}** (EVPPI {_money(ranked[0][1])}){among}."
+           if worth else f" No assumption is worth a pilot on these draws: every group's EVPPI is about 0{among}."
+           if ranked else "")
     params = [f"> - {p.group}: `{p.key}` ~ {p.text()}" for p in u.parameters]
     return ["## The decision under parameter uncertainty", "",
             f"Every arm ran on {len(c.values)} draws of the assumed parameters (setting `{u.name}`), "
