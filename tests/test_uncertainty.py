@@ -254,6 +254,10 @@ def test_decision_json_from_a_tiny_uncertainty_comparison(tiny_run):
     text = (out / "report.md").read_text()
     assert text.index("## The decision under parameter uncertainty") < text.index("## The answer")
     assert "evppi.png" in text and (out / "evppi.png").stat().st_size > 0
+    # the group that drives the gain is named; the one no arm uses (EVPPI exactly 0) never could be
+    worth = "most worth a pilot is **nudge_effect**" if d["evppi"]["nudge_effect"] >= 0.01 * d["evpi"] \
+        else "No assumption is worth a pilot"
+    assert worth in text and "most worth a pilot is **win_back_effect**" not in text
 
 
 def test_the_drawn_nudge_effect_drives_tech_touchs_gain(tiny_run):
