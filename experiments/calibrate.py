@@ -559,6 +559,16 @@ def engine_cohort_survival(overrides: list[str], side: str = "sellers", months: 
 # outputs
 # --------------------------------------------------------------------------
 
+FITTED_MARKET_KEYS = {
+    "bgnbd": {"r": "buyers.purchase.r", "alpha": "buyers.purchase.alpha", "a": "buyers.purchase.a",
+              "b": "buyers.purchase.b"},
+    "gamma_gamma": {"p": "buyers.spend.p", "q": "buyers.spend.q", "v": "buyers.spend.gamma"},
+    "sbg": {"beta_a": "{side}.churn.beta_a", "beta_b": "{side}.churn.beta_b"},
+}
+"""fit.json section -> {estimate: the market config key (below ``market.``) it sets}: the one mapping from a
+calibration to a market, used by the market config written here and by uncertainty settings' ``from_fit``."""
+
+
 def market_config(base_market: str, bgnbd: dict | None, spend: dict | None, churn: dict | None,
                   side: str, source: str) -> tuple[str, dict]:
     """The YAML text of a market config (conf/market/<name>.yaml) and the overrides it amounts to."""
@@ -567,18 +577,18 @@ def market_config(base_market: str, bgnbd: dict | None, spend: dict | None, chur
     body = OmegaConf.to_container(base)
     body.pop("defaults", None)
     overrides = {}
+    # bgnbd is keyed as fit.json; spend and churn as the engine names them (gamma for v, a and b for beta_a, beta_b)
     if bgnbd:
-        for k in ("r", "alpha", "a", "b"):
-            overrides[f"buyers.purchase.{k}"] = float(bgnbd[k])
+        overrides.update({key: float(bgnbd[k]) for k, key in FITTED_MARKET_KEYS["bgnbd"].items()})
     if spend:
-        for k in ("p", "q", "gamma"):
-            overrides[f"buyers.spend.{k}"] = float(spend[k])
+        overrides.update({key: float(spend[key.rsplit(".", 1)[1]])
+                          for key in FITTED_MARKET_KEYS["gamma_gamma"].values()})
     if churn:
         if side not in body.get("sides", []):
             raise CalibrationError(f"twosided calibrate: survival_side={side} but market={base_market} has sides "
                                    f"{body.get('sides')}; pick a market with {side} (e.g. market=delivery).")
-        overrides[f"{side}.churn.beta_a"] = float(churn["a"])
-        overrides[f"{side}.churn.beta_b"] = float(churn["b"])
+        overrides.update({key.format(side=side): float(churn[k.removeprefix("beta_")])
+                          for k, key in FITTED_MARKET_KEYS["sbg"].items()})
     dotlist = [f"{k}={v!r}" for k, v in overrides.items()]
     merged = OmegaConf.merge(OmegaConf.create(body), OmegaConf.from_dotlist(dotlist))
     text = [f"# Calibrated by `twosided calibrate` from {source} on {datetime.now():%Y-%m-%d %H:%M}.",

@@ -247,13 +247,8 @@ def load_uncertainty(name: str, resolved: dict, market: str) -> Uncertainty:
     return Uncertainty(path.stem, parameters)
 
 
-FITTED_KEYS = {  # fit.json section -> {estimate: (config key under market., lower bound)}
-    "bgnbd": {"r": ("buyers.purchase.r", 0.0), "alpha": ("buyers.purchase.alpha", 0.0),
-              "a": ("buyers.purchase.a", 0.0), "b": ("buyers.purchase.b", 0.0)},
-    "gamma_gamma": {"p": ("buyers.spend.p", 0.0), "q": ("buyers.spend.q", 1.0), "v": ("buyers.spend.gamma", 0.0)},
-    "sbg": {"beta_a": ("{side}.churn.beta_a", 0.0), "beta_b": ("{side}.churn.beta_b", 0.0)},
-}
-"""Which config key each estimate of `twosided calibrate`'s fit.json sets (as its market config does)."""
+FITTED_LOWER_BOUND = {"buyers.spend.q": 1.0}
+"""Where a calibrated parameter's distribution is cut below (the engine needs q > 1); every other is cut at 0."""
 
 
 def fitted_distributions(where: str, fit_path: Any, relative_to: Path) -> dict:
@@ -265,6 +260,8 @@ def fitted_distributions(where: str, fit_path: Any, relative_to: Path) -> dict:
     """
     import json
 
+    from experiments.calibrate import FITTED_MARKET_KEYS
+
     path = Path(str(fit_path))
     path = path if path.is_absolute() else relative_to / path
     try:
@@ -273,13 +270,13 @@ def fitted_distributions(where: str, fit_path: Any, relative_to: Path) -> dict:
         raise ConfigError(where, str(fit_path), f"the path of a fit.json written by `twosided calibrate` "
                           f"({type(error).__name__}: {error})") from None
     entries = {}
-    for section, keys in FITTED_KEYS.items():
+    for section, keys in FITTED_MARKET_KEYS.items():
         if not isinstance(fit, dict) or section not in fit:
             continue
         if section == "gamma_gamma" and "mean_spend" not in fit[section]:
             continue   # q <= 1: calibrate kept the base market's spend, so nothing of it was calibrated
         side = fit[section].get("side", "")
-        for estimate, (key, low) in keys.items():
+        for estimate, key in keys.items():
             entry = fit[section].get(estimate)
             value, se = (entry or {}).get("value"), (entry or {}).get("se")
             if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (value, se)) or se <= 0:
@@ -287,9 +284,9 @@ def fitted_distributions(where: str, fit_path: Any, relative_to: Path) -> dict:
                                   "standard error (refit with more data, or give this parameter a distribution "
                                   "by hand)")
             entries["market." + key.format(side=side)] = {"dist": "normal", "mean": float(value), "sd": float(se),
-                                                          "low": low}
+                                                          "low": FITTED_LOWER_BOUND.get(key, 0.0)}
     if not entries:
-        raise ConfigError(where, str(fit_path), "a fit.json with at least one of " + ", ".join(FITTED_KEYS))
+        raise ConfigError(where, str(fit_path), "a fit.json with at least one of " + ", ".join(FITTED_MARKET_KEYS))
     return entries
 
 

@@ -1,10 +1,13 @@
 """twosided's engine: the Marketplace model and its public entry points.
 
-    from experiments.config import load_config   # composing conf/ is the commands' job
     from sim import Marketplace
-    cfg = load_config(["market=rides", "policy=fair_disputes"])
     result = Marketplace(cfg).run()
     result.daily, result.agents, result.summary
+
+The engine takes a validated Config; composing one from conf/ is the commands'
+layer (``experiments.config.load_config(["market=rides", "policy=fair_disputes"])``),
+which also registers itself so that ``Marketplace(market="rides", seed=3)``
+works once it is loaded (sim/config_hook.py).
 
 The public names are loaded on first use (PEP 562), so importing a leaf of the
 package (``sim.streams``, which every side imports) does not pull in the engine
