@@ -8,7 +8,8 @@ Skip or fail: where SLURM is not installed and scripts/install_slurm.sh never
 ran here (its marker file is absent), the test is skipped, saying so; where the
 install script ran (``make test`` runs it), a missing command or a cluster that
 does not come up is a failure. Every wait is bounded (cluster start 60 s, the
-sweep 300 s), and the cluster is stopped even when the test fails.
+sweep 300 s, SLURM's record of a finished job 60 s), and the cluster is stopped
+even when the test fails.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,9 @@ COMMANDS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "sinfo", "sco
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 START_TIMEOUT_S = 60     # the cluster is up in about a second on this machine
 SWEEP_TIMEOUT_S = 300    # a 3-job tiny sweep takes about 12 s on this machine
+SETTLE_TIMEOUT_S = 60    # submitit returns once a job's result file is written; SLURM marks the job
+                         # COMPLETED only after its process has exited (under load, seconds later)
+UNFINISHED = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED"}
 
 
 def _free_port() -> int:
@@ -71,6 +76,16 @@ def _job_state(job_id: str, env: dict) -> dict[str, str]:
     return dict(re.findall(r"(\w+)=(\S+)", out.stdout))
 
 
+def _final_job_state(job_id: str, env: dict) -> dict[str, str]:
+    """The job's state once SLURM has finished it, waiting at most SETTLE_TIMEOUT_S for the bookkeeping."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    state = _job_state(job_id, env)
+    while state.get("JobState") in UNFINISHED and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = _job_state(job_id, env)
+    return state
+
+
 @pytest.mark.slow  # about 15-30 s: three SLURM jobs, each a fresh Python process
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_sweep_runs_on_a_real_slurm_cluster(slurm_env, tmp_path):
@@ -85,7 +100,7 @@ def test_sweep_runs_on_a_real_slurm_cluster(slurm_env, tmp_path):
     job_ids = sorted(p.name for p in (sweep / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
     assert len(job_ids) == len(seeds), sorted(p.name for p in (sweep / ".submitit").iterdir())
     for job_id in job_ids:
-        state = _job_state(job_id, slurm_env)
+        state = _final_job_state(job_id, slurm_env)
         assert state.get("JobState") == "COMPLETED" and state.get("ExitCode") == "0:0", (job_id, state)
         assert state.get("Partition") == "test" and state.get("NumCPUs") == "1", (job_id, state)
 
