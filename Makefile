@@ -25,7 +25,7 @@ test: $(STAMP)
 	bash scripts/install_slurm.sh
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=15
 
 # Regenerate tests/golden/ after an intended change of behaviour; say why in the commit.
 golden: $(STAMP)

@@ -97,6 +97,7 @@ class Settings:
     out: Any = None
     progress: bool = True
     launcher: str = "local"
+    launcher_options: dict = field(default_factory=dict)   # submitit parameters over the launcher's config
     guards: dict = field(default_factory=dict)
     uncertainty: Any = None    # a conf/uncertainty/ name or .yaml path: parameter draws (experiments/uncertainty.py)
     draws: int = 20
@@ -117,6 +118,8 @@ _ALLOWED = {
     "out": "a folder path (or null for comparisons/<timestamp>)",
     "progress": "true or false",
     "launcher": "local (worker processes, jobs=), submitit_local or submitit_slurm (the launchers of sweeps)",
+    "launcher_options": "a mapping of the submitit launcher's keys (conf/hydra/launcher/NAME.yaml: mem_gb, "
+                        "timeout_min, partition, account, ...), given as launcher_options.KEY=VALUE",
     "guards": "the mapping of conf/compare.yaml (test_scales, payback_months, max_t_inflation, min_answers)",
     "uncertainty": "null, or a setting of conf/uncertainty/ (or the path of a .yaml file): distributions of the "
                    "assumed parameters, drawn `draws` times",
@@ -177,15 +180,20 @@ def parse_args(args: list[str]) -> Settings:
         key, _, raw = arg.partition("=")
         if key in ("arms", "baseline"):
             values[key] = raw  # the arm syntax (parentheses) is parsed by experiments/arms.py
-        elif key in _ALLOWED or key.startswith("guards."):
+        elif key in _ALLOWED or key.startswith(("guards.", "launcher_options.")):
             try:
                 parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]
             except Exception:  # noqa: BLE001 - any parse failure is the user's value
-                raise ConfigError(key, raw, _ALLOWED.get(key) or _GUARDS.get(key[7:], _ALLOWED["guards"])) from None
+                allowed = (_ALLOWED.get(key) or _ALLOWED["launcher_options"] if not key.startswith("guards.")
+                           else _GUARDS.get(key[7:], _ALLOWED["guards"]))
+                raise ConfigError(key, raw, allowed) from None
             if key.startswith("guards."):
                 if key[7:] not in _GUARDS:
                     raise ConfigError(key, raw, "a key of guards: " + ", ".join(_GUARDS))
                 values["guards"] = {**values["guards"], key[7:]: parsed}
+            elif key.startswith("launcher_options."):
+                values["launcher_options"] = {**(values.get("launcher_options") or {}),
+                                              key[len("launcher_options."):]: parsed}
             else:
                 values[key] = parsed
         elif key.lstrip("+~") == "policy" or key.lstrip("+~").startswith("policy."):
@@ -222,6 +230,14 @@ def parse_args(args: list[str]) -> Settings:
     s.launcher = values["launcher"]
     if s.launcher not in LAUNCHERS:
         raise ConfigError("launcher", s.launcher, _ALLOWED["launcher"])
+    s.launcher_options = values.get("launcher_options") or {}
+    if not isinstance(s.launcher_options, dict):
+        raise ConfigError("launcher_options", s.launcher_options, _ALLOWED["launcher_options"])
+    if s.launcher_options:
+        if s.launcher == "local":
+            raise ConfigError("launcher_options", s.launcher_options, "options of a submitit launcher: set "
+                              "launcher=submitit_slurm (or submitit_local) with them; the local pool takes jobs=")
+        launcher_parameters(s.launcher, s.launcher_options)   # an unknown key is refused before any run
     s.guards = _guards(values["guards"])
     s.uncertainty = values["uncertainty"]
     s.draws = _int("draws", values["draws"], 1)
@@ -559,13 +575,13 @@ def _worker_init(parent_pid: int) -> None:
 
 
 def execute(tasks: list, jobs: int, progress: bool, label: str, fn=None, folder: OutputFolder | None = None,
-            keys=None, launcher: str = "local") -> list:
+            keys=None, launcher: str = "local", launcher_options: dict | None = None) -> list:
     """Run tasks (in worker processes when jobs > 1) and return their results in task order.
 
     With a ``folder``, a task whose run is already saved there is loaded instead of run, and each
     successful result is saved (atomically) as it arrives. Ctrl-C raises :class:`Interrupted`.
     ``launcher``: ``local`` (a pool of ``jobs`` worker processes, or in-process) or a submitit launcher
-    (:func:`_execute_submitit`).
+    (:func:`_execute_submitit`, with ``launcher_options`` over its config).
     """
     from tqdm import tqdm
 
@@ -590,7 +606,7 @@ def execute(tasks: list, jobs: int, progress: bool, label: str, fn=None, folder:
     pool = None
     try:
         if launcher != "local" and pending:
-            _execute_submitit(tasks, pending, fn, finish, bar, launcher, folder)
+            _execute_submitit(tasks, pending, fn, finish, bar, launcher, folder, launcher_options)
         elif jobs <= 1 or len(pending) <= 1:
             for i in pending:
                 finish(i, fn(tasks[i]))
@@ -626,9 +642,14 @@ def execute(tasks: list, jobs: int, progress: bool, label: str, fn=None, folder:
     return results
 
 
-def launcher_parameters(launcher: str) -> dict:
+def launcher_parameters(launcher: str, options: dict | None = None) -> dict:
     """The submitit parameters of a launcher, from the same configs as sweeps: conf/hydra/launcher/NAME.yaml
-    when the project has one, else the hydra-submitit-launcher plugin's defaults; Hydra-only keys dropped."""
+    when the project has one, else the hydra-submitit-launcher plugin's defaults; Hydra-only keys dropped.
+
+    ``options`` (compare's ``launcher_options.KEY=VALUE``) replace keys of that config, e.g.
+    ``{"mem_gb": 8, "partition": "short"}`` (memory in GB, time in minutes); a key the config does not
+    have is a ConfigError.
+    """
     from hydra_plugins.hydra_submitit_launcher import config as plugin
     from omegaconf import OmegaConf
 
@@ -638,6 +659,11 @@ def launcher_parameters(launcher: str) -> dict:
     else:
         raw = OmegaConf.structured(plugin.LocalQueueConf if launcher == "submitit_local" else plugin.SlurmQueueConf)
     params = {k: raw[k] for k in raw if k not in ("_target_", "submitit_folder", "name")}  # Hydra interpolations
+    for key, value in (options or {}).items():
+        if key not in params:
+            raise ConfigError(f"launcher_options.{key}", value, f"a key of the {launcher} launcher: "
+                              + ", ".join(sorted(params)))
+        params[key] = value
     cluster = "local" if launcher == "submitit_local" else "slurm"
     generic = set(OmegaConf.structured(plugin.BaseQueueConf).keys())
     init = {f"{cluster}_max_num_timeout": params.pop("max_num_timeout")} if "max_num_timeout" in params else {}
@@ -646,14 +672,15 @@ def launcher_parameters(launcher: str) -> dict:
     return {"cluster": cluster, "init": init, "update": {**update, "name": "twosided-compare"}}
 
 
-def _execute_submitit(tasks, pending, fn, finish, bar, launcher: str, folder: OutputFolder | None) -> None:
+def _execute_submitit(tasks, pending, fn, finish, bar, launcher: str, folder: OutputFolder | None,
+                      options: dict | None = None) -> None:
     """Submit each pending task as a submitit job (an array where the cluster has them) and collect the results as
     the jobs end; Ctrl-C cancels the jobs still queued or running."""
     import tempfile
 
     import submitit
 
-    p = launcher_parameters(launcher)
+    p = launcher_parameters(launcher, options)
     logs = (folder.path if folder is not None else Path(tempfile.mkdtemp(prefix="twosided-compare-"))) / ".submitit"
     executor = submitit.AutoExecutor(folder=logs / "%j", cluster=p["cluster"], **p["init"])
     executor.update_parameters(**p["update"])
@@ -723,7 +750,8 @@ def simulate(settings: Settings, baseline: Arm, arms: list, crn: bool, label: st
             warm[out["seed"]] = out["warm"]
         for t in tasks:
             t.warm = warm.get(t.seed)
-    results = execute(tasks, settings.jobs, settings.progress, label, folder=folder, launcher=settings.launcher)
+    results = execute(tasks, settings.jobs, settings.progress, label, folder=folder, launcher=settings.launcher,
+                      launcher_options=settings.launcher_options)
     runs, failed = [], {}
     for j, arm in enumerate(everyone):
         mine = [res for res in results if res["arm"] == j]

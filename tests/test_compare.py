@@ -88,6 +88,24 @@ def test_bad_settings_name_key_value_and_what_is_allowed(arg, key):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("args, key, allowed", [
+    (["launcher_options.mem_gb=8"], "launcher_options", "launcher=submitit_slurm"),        # the local pool
+    (["launcher=submitit_slurm", "launcher_options.memory=8"], "launcher_options.memory", "mem_gb"),
+    (["launcher=submitit_slurm", "launcher_options=8"], "launcher_options", "launcher_options.KEY=VALUE")])
+def test_launcher_options_are_keys_of_a_submitit_launcher(args, key, allowed):
+    with pytest.raises(ConfigError) as info:
+        cmp.parse_args(args)
+    assert info.value.key == key and allowed in str(info.value) and "\n" not in str(info.value)
+
+
+def test_launcher_options_replace_the_launchers_config():
+    options = cmp.parse_args(["launcher=submitit_slurm", "launcher_options.mem_gb=8",
+                              "launcher_options.partition=short"]).launcher_options
+    update = cmp.launcher_parameters("submitit_slurm", options)["update"]
+    assert update["mem_gb"] == 8 and update["slurm_partition"] == "short"
+    assert cmp.launcher_parameters("submitit_slurm")["update"]["mem_gb"] == 4   # conf/hydra/launcher/ unchanged
+
+
 def test_cli_bad_value_exits_2_with_one_paragraph(capsys, tmp_path):
     assert cmp.main(["replicates=two", f"out={tmp_path}"]) == 2
     assert cmp.main(["scale=huge", f"out={tmp_path}"]) == 2  # a bad model override

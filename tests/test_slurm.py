@@ -1,8 +1,9 @@
 """The cluster path against a real SLURM (issue 18): a single-node cluster of
 Debian's slurmctld, slurmd and munge in a temporary folder
 (scripts/slurm_cluster.sh, conf/slurm/slurm.conf), started for this module and
-stopped after it, and a sweep submitted to it through
-``hydra/launcher=submitit_slurm``.
+stopped after it; a sweep submitted to it through
+``hydra/launcher=submitit_slurm`` and a comparison through
+``launcher=submitit_slurm``, each job's SLURM record and result checked.
 
 Skip or fail: where SLURM is not installed and scripts/install_slurm.sh never
 ran here (its marker file is absent), the test is skipped, saying so; where the
@@ -19,13 +20,16 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_sweeps import BASE, ROOT, reference_summary, same, twosided
 
 from experiments import collect as C
+from experiments import compare as cmp
 
 CLUSTER_SCRIPT = ROOT / "scripts" / "slurm_cluster.sh"
 INSTALLED_MARKER = Path("/var/lib/twosided-slurm/installed")   # written by scripts/install_slurm.sh
@@ -115,3 +119,28 @@ def test_sweep_runs_on_a_real_slurm_cluster(slurm_env, tmp_path):
         mismatched = [k for k, v in ref.items() if not same(row[k], v)]
         assert not mismatched, (row["job"], mismatched[:5])
     assert table["platform.gmv"].nunique() == len(seeds)   # the seeds reached the jobs
+
+
+@pytest.mark.slow  # about 15-30 s: four SLURM jobs, each a fresh Python process, and the same comparison in-process
+def test_comparison_runs_on_a_real_slurm_cluster(slurm_env, tmp_path):
+    out = tmp_path / "compare"
+    args = ["arms=[tech_touch]", "scale=tiny", "days=20", "replicates=2", "progress=false"]
+    run = subprocess.run([str(Path(sys.executable).with_name("twosided")), "compare", *args,
+                          "launcher=submitit_slurm", "launcher_options.mem_gb=1", "launcher_options.timeout_min=5",
+                          f"out={out}"], cwd=tmp_path, env=slurm_env, capture_output=True, text=True,
+                         timeout=SWEEP_TIMEOUT_S)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    # one SLURM job per (arm, replicate), each finished with exit code 0 on the test partition
+    job_ids = sorted(p.name for p in (out / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
+    assert len(job_ids) == 4, sorted(p.name for p in (out / ".submitit").iterdir())
+    for job_id in job_ids:
+        state = _final_job_state(job_id, slurm_env)
+        assert state.get("JobState") == "COMPLETED" and state.get("ExitCode") == "0:0", (job_id, state)
+        assert state.get("Partition") == "test" and state.get("MinMemoryNode") == "1G", (job_id, state)
+
+    # and the comparison is the one the local pool gives (the engine is deterministic)
+    reference = tmp_path / "reference"
+    assert cmp.main([*args, "jobs=1", f"out={reference}"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "comparison.parquet"),
+                                  pd.read_parquet(reference / "comparison.parquet"), check_exact=True)
