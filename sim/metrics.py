@@ -290,22 +290,19 @@ def annuity(rate, horizon) -> np.ndarray:
 def supply_forecast(model, side: Side) -> np.ndarray:
     """Expected margin of each seller or driver over the next ``ltv_horizon_days``, discounted to today.
 
-    The mechanism behind each term, per agent (currency):
+    Sellers: :func:`sellers_forecast`. Drivers, per agent (currency):
     - activity: margin per active day, the agent's recent margin_rate / exposure
       (an exponentially weighted mean that starts at 0, divided by the same
       weights over its active days, so a new agent is not read as idle), shrunk
       toward the side's rate by ``metrics.ltv_shrink_active_days``; it lasts while the
       agent stays, at hazard h = base hazard x the experience multiplier: rate x A(h + d, H).
-    - a seller's paid products (plan, promoted listings): each is a two-state
-      chain, taken at the seller's hazard u per day and cancelled at c per day
-      (sellers.take_up_hazard, sellers.cancel_hazard, today's values), so the
-      chance of holding it at t is u/(u+c) + (held - u/(u+c)) exp(-(u+c) t), and its
-      fee earns fee x [u/(u+c) A(h + d, H) + (held - u/(u+c)) A(h + d + u + c, H)].
     - an agent not yet activated earns nothing until its first value, which the
       model has set for day ``activation_due`` (never, for some): it must outlast the
       onboarding hazard until then, exp(-(h0 + d) wait), and then earns the side's
       rate over the rest of the horizon.
     """
+    if side.name == "sellers":
+        return sellers_forecast(model, side)
     market, d = model.market, model.discount_per_day
     conf = getattr(market, side.name)
     horizon = float(model.cfg.metrics.ltv_horizon_days)
@@ -324,84 +321,164 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     remaining = np.maximum(horizon - wait, 0.0)
     reach = np.where(activated, 1.0, np.where(waiting, np.exp(-(conf.onboarding.unactivated_hazard + d) * wait), 0.0))
     rate = np.where(activated, own_rate, side_rate)
-    if side.name == "sellers":
-        value = _sellers_activity_value(model, side, own_rate, pooled, activated, hazard + d, wait, remaining)
-    else:
-        value = rate * annuity(hazard + d, remaining)
-    if side.name == "sellers":
-        value = value + _products_value(model, side, sat, hazard + d, remaining)
-    return reach * value
+    return reach * rate * annuity(hazard + d, remaining)
 
 
-def _products_value(model, side: Side, satisfaction, exit_rate, remaining) -> np.ndarray:
-    """Sellers' expected paid-product fees over the horizon, discounted (see :func:`supply_forecast`)."""
-    conf, neutral = model.market.sellers, model.market.satisfaction.neutral
-    ids = np.arange(side.n)
-    value = np.zeros(side.n)
-    for product in sellers_rules.PRODUCTS:
-        held = getattr(side, product)
-        up = sellers_rules.take_up_hazard(side, ids, satisfaction, conf, product, neutral, model.market)
-        down = sellers_rules.cancel_hazard(side, ids, satisfaction, conf, product, neutral)
-        switch = up + down
-        steady = np.where(switch > 0, up / np.where(switch > 0, switch, 1.0), held.astype(np.float64))
-        value += getattr(conf, product).fee_per_day * (steady * annuity(exit_rate, remaining)
-                                                       + (held - steady) * annuity(exit_rate + switch, remaining))
-    return value
+def demand_path(model, horizon: int) -> np.ndarray:
+    """Buyers' expected orders on each of the next ``horizon`` days relative to today's (dimensionless, 1 at 0).
 
-
-GRID_POINTS = 65
-"""Simpson nodes over the LTV horizon for forecasts without a closed form."""
-
-
-def _sellers_activity_value(model, side, own_rate, pooled, activated, exit_rate, wait, remaining) -> np.ndarray:
-    """Sellers' commission over the horizon, with sales shared out by choice weights that grow with reviews.
-
-    Each seller's weight grows by sellers.review_growth (newcomers from no reviews,
-    at the side's sales per unit of weight, from their first-value day). Buyers'
-    orders stay at today's level, so a seller's sales at t are today's times its
-    weight growth divided by the growth of the whole side's weight (today's
-    sellers as they survive, plus newcomers joining at the recent rate and
-    surviving like today's new sellers): everyone gaining reviews does not
-    make everyone sell more. Integrated with the discount and the seller's
-    hazard by Simpson's rule over the horizon (currency).
+    Today's activated buyers order at their BG/NBD rate while they stay (drop-out
+    hazard as in :func:`agent_ltv`); newcomers join at the rate of the last
+    ``NEWCOMER_WINDOW_DAYS`` days; as many reach first value as did among the recent
+    joiners, after the same delays, and then order like them.
     """
-    conf, market = model.market.sellers, model.market
-    horizon = float(model.cfg.metrics.ltv_horizon_days)
-    beta = conf.choice.w_reviews
-    reviewed = float(side.rating_count.sum()) / max(float(side.orders.sum()), 1.0)
-    margin_per_order = conf.commission * side.price_level.astype(np.float64) * sellers_rules.mean_order_value(market)
-    weight_now = (1.0 + side.rating_count.astype(np.float64)) ** beta
-    per_weight = float(np.mean(own_rate[pooled] / weight_now[pooled])) if pooled.any() else 0.0
-    rate = np.where(activated, own_rate, per_weight)
-    reviews = np.where(activated, side.rating_count, 0.0).astype(np.float64)
-    orders = rate / np.maximum(margin_per_order, 1e-12)
-    t = np.linspace(0.0, horizon, GRID_POINTS)
-    # the whole side's weight at t, relative to today
-    alive = side.alive
-    hazard = exit_rate - model.discount_per_day
-    growth_now = sellers_rules.review_growth(orders[pooled, None], reviews[pooled, None], t[None, :], beta, reviewed)
-    stock = (weight_now[pooled, None] * growth_now * np.exp(-hazard[pooled, None] * t[None, :])).sum(axis=0)
-    recent = [r.get("sellers_joined", 0) for r in model.ledger.rows[-90:]]
-    joins_per_day = float(np.mean(recent)) if recent else 0.0
-    young = alive & (model.day - side.join_day < 90)
-    new_hazard = float(np.mean(hazard[young])) if young.any() else float(np.mean(hazard[alive])) if alive.any() else 0.0
-    new_orders = per_weight / max(float(np.mean(margin_per_order[alive])) if alive.any() else 1.0, 1e-12)
-    newcomer = sellers_rules.review_growth(new_orders, 0.0, t, beta, reviewed) * np.exp(-new_hazard * t)
-    step = t[1] - t[0]
-    entrants = joins_per_day * np.concatenate([[0.0], np.cumsum((newcomer[1:] + newcomer[:-1]) / 2) * step])
-    side_growth = (stock + entrants) / max(float(weight_now[pooled].sum()), 1e-12)
-    # each seller's own path on its own clock: from today, or from its first-value day
-    simpson = np.ones(GRID_POINTS)
-    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
-    simpson /= 3.0 * (GRID_POINTS - 1)
-    value = np.zeros(side.n)
-    for start in range(0, side.n, 50_000):
-        part = slice(start, start + 50_000)
-        local = remaining[part, None] * np.linspace(0.0, 1.0, GRID_POINTS)[None, :]   # days after first value
-        own_growth = sellers_rules.review_growth(orders[part, None], reviews[part, None], local, beta, reviewed)
-        share = own_growth / np.interp(local + wait[part, None], t, side_growth)
-        value[part] = rate[part] * remaining[part] * ((share * np.exp(-exit_rate[part, None] * local)) @ simpson)
-    return value
+    side, b = model.sides["buyers"], model.market.buyers
+    neutral = model.market.satisfaction.neutral
+    sat = model.behaviour_satisfaction("buyers")
+    rate = buyers_rules.expected_margin_rate(side, 1.0, sat, neutral, b.rate_sensitivity)
+    hazard = buyers_rules.residual_hazard(side, sat, neutral, b.rate_sensitivity, b.dropout_sensitivity)
+    ordering = side.alive & (side.activation_day >= 0)
+    recent = model.ledger.rows[-NEWCOMER_WINDOW_DAYS:]
+    joins_per_day = float(np.mean([r.get("buyers_joined", 0) for r in recent])) if recent else 0.0
+    young = np.flatnonzero((side.join_day > model.day - NEWCOMER_WINDOW_DAYS) & (side.activation_day >= 0))
+    delay = (side.activation_day[young] - side.join_day[young]).astype(np.float64)
+    joined = max(np.count_nonzero(side.join_day > model.day - NEWCOMER_WINDOW_DAYS), 1)
+    reach = young.size / joined   # the share of joiners who reach first value
+    now_rate, now_hazard = rate[ordering], hazard[ordering]
+    new_rate, new_hazard = rate[young], hazard[young]
+    today = float(now_rate.sum())
+    if today <= 0:
+        return np.ones(horizon)
+    t = np.arange(horizon, dtype=np.float64)
+    out = np.empty(horizon)
+    stay = np.ones(now_rate.size)
+    newcomers = 0.0
+    for k in range(horizon):
+        started = delay <= t[k]
+        if young.size:
+            newcomers += joins_per_day * float(np.sum(np.where(started, new_rate * reach * np.exp(
+                -new_hazard * (t[k] - delay)), 0.0))) / young.size
+        out[k] = (float((now_rate * stay).sum()) + newcomers) / today
+        stay *= np.exp(-now_hazard)
+    return out
+
+
+NEWCOMER_WINDOW_DAYS = 90
+"""Sellers who joined in this many recent days stand for the newcomers the forecast expects (their
+join rate and the way they start)."""
+
+
+def sellers_forecast(model, side: Side) -> np.ndarray:
+    """Expected margin of each seller over the next ``ltv_horizon_days``, discounted to today (currency).
+
+    The model's own daily rules, followed in expectation, day by day, for every
+    living seller (and, for the competition, for newcomers like the recent ones):
+    - buyers' orders stay at the last 30 days' level and go to listed sellers in
+      proportion to their choice weights (:func:`sellers.expected_choice_weight`),
+      so a seller's orders at t are today's orders x its weight / the side's total
+      weight, that of today's sellers as they survive plus newcomers joining at
+      the rate of the last ``NEWCOMER_WINDOW_DAYS`` days;
+    - each order brings about (reviews / orders so far) reviews, at the seller's
+      expected stars (:func:`sellers.expected_stars`), so its rating and review count
+      and with them its weight move as they will;
+    - commission = orders x the side's fill and order value per order x quality x price;
+    - recent sales move 1/``sales_window_days`` a day toward the day's sales, and
+      satisfaction ``experience_learning_rate`` of the way toward the level that net
+      income against the outside option sets (:func:`sellers.sales_experience_level`);
+    - each paid product is held with a chance that moves with today's take-up and
+      cancel hazards (from satisfaction and sales), earns its fee and lifts the weight;
+    - the seller stays with probability S(t) = exp(-sum of its daily hazards): the
+      onboarding hazard until its first value (day ``activation_due``, never for
+      some), then base hazard x the experience multiplier of its satisfaction that day.
+    A young seller's satisfaction still follows sales that fall from its hopes to
+    what few reviews bring, and an older one's rises as reviews accumulate: the
+    hazard path, not today's hazard, is what the seller will live through.
+    Value = sum over days t < H of (commission + fees) x S(t) x exp(-d t).
+    """
+    m, d = model.market, model.discount_per_day
+    conf, neutral = m.sellers, m.satisfaction.neutral
+    horizon = int(model.cfg.metrics.ltv_horizon_days)
+    effects = bool(model.cfg.experience_effects)
+    out = np.zeros(side.n)
+    now = np.flatnonzero(side.alive)
+    if now.size == 0:
+        return out
+    recent = model.ledger.rows[-NEWCOMER_WINDOW_DAYS:]
+    joins_per_day = float(np.mean([r.get("sellers_joined", 0) for r in recent])) if recent else 0.0
+    last = model.ledger.rows[-MONTH_DAYS:]
+    orders_per_day = float(np.mean([r.get("sellers_orders", 0) for r in last])) if last else 0.0
+    sales_per_day = float(np.mean([r.get("sellers_sales", 0.0) for r in last])) if last else 0.0
+    newcomers = np.flatnonzero(side.join_day > model.day - NEWCOMER_WINDOW_DAYS) if joins_per_day > 0 else now[:0]
+    ids = np.concatenate([now, newcomers])
+    mine = slice(0, now.size)            # today's sellers; the rest stand for newcomers (weights only)
+    day = model.day
+    # days from today until first value (0: activated; inf: never)
+    due = side.activation_due[ids].astype(np.float64)
+    first_value = np.where(side.activation_day[now] >= 0, 0.0,
+                           np.where(due[mine] == NEVER, np.inf, np.maximum(due[mine] - day, 0.0)))
+    new_start = np.where(side.activation_day[newcomers] >= 0, side.activation_day[newcomers], due[now.size:])
+    first_value = np.concatenate([first_value, np.where(new_start == NEVER, np.inf,
+                                                        new_start - side.join_day[newcomers])])
+    quality = side.quality[ids].astype(np.float64)
+    price = side.price_level[ids].astype(np.float64)
+    segment = side.segment[ids]
+    stars = sellers_rules.expected_stars(quality)
+    hoped = sellers_rules.expected_sales(side, ids, m)
+    reviews = np.where(np.arange(ids.size) < now.size, side.rating_count[ids], 0.0).astype(np.float64)
+    star_sum = np.where(np.arange(ids.size) < now.size, side.rating_sum[ids], 0.0).astype(np.float64)
+    sales_rate = np.where(np.arange(ids.size) < now.size, side.sales_value_rate[ids], hoped).astype(np.float64)
+    sat = np.where(np.arange(ids.size) < now.size, model.behaviour_satisfaction("sellers")[ids],
+                   m.satisfaction.initial_mean if effects else neutral).astype(np.float64)
+    holds = {p: np.where(np.arange(ids.size) < now.size, getattr(side, p)[ids], False).astype(np.float64)
+             for p in sellers_rules.PRODUCTS}
+    base = side.base_hazard[ids].astype(np.float64)
+    survival = np.ones(ids.size)
+    reviews_per_order = float(side.rating_count.sum()) / max(float(side.orders.sum()), 1.0)
+    # sales per order of unit quality and price level: the side's fill rate x order value
+    listed = np.flatnonzero(side.alive & (side.activation_day >= 0))
+    weight_today = sellers_rules.expected_choice_weight(
+        side.rating_sum[listed].astype(np.float64), side.rating_count[listed].astype(np.float64),
+        side.price_level[listed].astype(np.float64), side.segment[listed],
+        {p: getattr(side, p)[listed].astype(np.float64) for p in sellers_rules.PRODUCTS}, conf)
+    unit_orders = orders_per_day * float((weight_today * side.quality[listed] * side.price_level[listed]).sum()
+                                         / max(float(weight_today.sum()), 1e-300))
+    sales_per_order = sales_per_day / unit_orders if unit_orders > 0 else 0.0
+    fees = np.array([getattr(conf, p).fee_per_day for p in sellers_rules.PRODUCTS])
+    demand = demand_path(model, horizon)
+    entrants = 0.0       # newcomers' expected total weight
+    value = np.zeros(now.size)
+    onboarding_hazard = conf.onboarding.unactivated_hazard
+    for t in range(horizon):
+        active = first_value <= t
+        weight = sellers_rules.expected_choice_weight(star_sum, reviews, price, segment, holds, conf)
+        live_weight = weight * survival * active
+        if newcomers.size:
+            entrants += joins_per_day * float(live_weight[now.size:].mean())
+        total = float(live_weight[mine].sum()) + entrants
+        orders = np.where(active, weight / total, 0.0) * orders_per_day * demand[t] if total > 0 else np.zeros(ids.size)
+        sales = sales_per_order * orders * quality * price
+        commission = conf.commission * sales
+        product_fees = sum(f * holds[p] for f, p in zip(fees, sellers_rules.PRODUCTS))
+        value += ((commission + product_fees) * survival)[mine] * math.exp(-d * t)
+        sales_rate += (sales - sales_rate) / conf.sales_window_days
+        if effects:
+            level = sellers_rules.sales_experience_level(sales_rate * (1.0 - conf.commission) - product_fees,
+                                                         side.outside_option[ids], conf.sales_sensitivity, neutral)
+            sat = np.where(active, sat + conf.experience_learning_rate * (level - sat), sat)
+        for p in sellers_rules.PRODUCTS:
+            pc = getattr(conf, p)
+            up = -np.expm1(-sellers_rules.take_up_rate(pc, sat, sales_rate / np.maximum(hoped, 1e-12), neutral))
+            down = -np.expm1(-sellers_rules.cancel_rate(pc, sat, sellers_rules.product_value_at(sales_rate, conf, p),
+                                                        neutral))
+            holds[p] = np.where(active, holds[p] + (1.0 - holds[p]) * up - holds[p] * down, holds[p])
+        new_reviews = reviews_per_order * orders
+        reviews += new_reviews
+        star_sum += new_reviews * stars
+        hazard = np.where(active, base * experience_multiplier(sat, neutral, -m.sellers.churn.satisfaction_sensitivity),
+                          onboarding_hazard)
+        survival *= np.exp(-hazard)
+    out[now] = value
+    return out
 
 
 def _margin_per_completed_order(model, column: str) -> float:
