@@ -86,6 +86,14 @@ def mean_order_value(market) -> float:
     return float(spend.p * spend.gamma / max(spend.q - 1.0, 0.01))
 
 
+def order_value_spread(market) -> float:
+    """E[z^2] / E[z] of the basket value z per order, currency: Gamma-Gamma (p + 1) gamma / (q - 2) (the
+    mean over buyers of p (p + 1) / nu^2, over that of p / nu); taken at q = 2.01 when q <= 2 leaves it
+    undefined."""
+    spend = market.buyers.spend
+    return float((spend.p + 1.0) * spend.gamma / max(spend.q - 2.0, 0.01))
+
+
 def rating(sellers: Side, prior_mean: float, prior_count: float) -> np.ndarray:
     """Shrunk mean rating (1-5): reviews pulled toward a prior, as buyers read them."""
     return (sellers.rating_sum + prior_mean * prior_count) / (sellers.rating_count + prior_count)
@@ -307,6 +315,38 @@ def expected_choice_weight(rating_sum: np.ndarray, rating_count: np.ndarray, pri
     for product in PRODUCTS:
         weight = weight * (1.0 + holds[product] * (getattr(conf, product).choice_boost - 1.0))
     return weight
+
+
+GAUSS_HERMITE_NODES = 9
+"""Nodes of the expectation over recent sales' noise in :func:`expected_sales_experience_level`."""
+
+
+def expected_sales_experience_level(sales_rate: np.ndarray, sales_today: np.ndarray, price_level: np.ndarray,
+                                    fees: np.ndarray, outside_option: np.ndarray, conf, neutral: float,
+                                    market) -> np.ndarray:
+    """Mean of :func:`sales_experience_level` over the noise of a seller's recent sales (0-1).
+
+    Recent sales are an exponential mean over ``sales_window_days`` W of daily sales
+    whose mean is ``sales_today`` (currency per day): orders come one by one, each
+    of value price level x a Gamma-Gamma basket, so recent sales vary around their
+    mean ``sales_rate`` with variance sales_today x price level x
+    :func:`order_value_spread` / (2W - 1) (a compound Poisson stream through the mean).
+    Taken as log-normal with that mean and variance, by Gauss-Hermite quadrature:
+    a seller with a handful of orders per window often sits at no sales at all,
+    and feels that, which its mean sales alone would hide.
+    """
+    variance = (np.maximum(sales_today, 0.0) * price_level * order_value_spread(market)
+                / (2.0 * conf.sales_window_days - 1.0))
+    mean = np.maximum(sales_rate, 1e-12)
+    sigma2 = np.log1p(variance / mean ** 2)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(GAUSS_HERMITE_NODES)
+    weights = weights / weights.sum()
+    level = np.zeros(np.shape(sales_rate))
+    for z, w in zip(nodes, weights):
+        draw = mean * np.exp(np.sqrt(sigma2) * z - sigma2 / 2.0)
+        level += w * sales_experience_level(draw * (1.0 - conf.commission) - fees, outside_option,
+                                            conf.sales_sensitivity, neutral)
+    return level
 
 
 def sales_experience_level(net_income: np.ndarray, outside_option: np.ndarray, sensitivity: float,

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from agents import buyers as buyers_rules
+from agents import drivers as drivers_rules
 from agents import sellers as sellers_rules
 from agents.base import CHANNEL, NEVER, Side
 from agents.lifecycle import discounted_to_join_day, experience_multiplier
@@ -290,25 +291,31 @@ def annuity(rate, horizon) -> np.ndarray:
 def supply_forecast(model, side: Side) -> np.ndarray:
     """Expected margin of each seller or driver over the next ``ltv_horizon_days``, discounted to today.
 
-    Sellers: :func:`sellers_forecast`. Drivers, per agent (currency):
-    - activity: margin per active day, the agent's recent margin_rate / exposure
-      (an exponentially weighted mean that starts at 0, divided by the same
-      weights over its active days, so a new agent is not read as idle), shrunk
-      toward the side's rate by ``metrics.ltv_shrink_active_days``; it lasts while the
-      agent stays, at hazard h = base hazard x the experience multiplier: rate x A(h + d, H).
+    Sellers: :func:`sellers_forecast`. Drivers, per agent (currency), day by day:
+    - margin per active day: the agent's recent margin_rate / exposure (an
+      exponentially weighted mean that starts at 0, divided by the same weights
+      over its active days, so a new agent is not read as idle), shrunk toward the
+      side's rate by ``metrics.ltv_shrink_active_days``, scaled by the hours it will
+      be online against today's (:func:`drivers.expected_online_hours`: more when
+      satisfied);
+    - satisfaction: a driver whose first value is less than ``SETTLING_DAYS`` old
+      moves each day, by :func:`drivers.experience_weight_at` of its hours, toward
+      the mean satisfaction of the drivers past that age: earnings per hour are
+      set by the market, and a newcomer's satisfaction still carries the level it
+      joined with;
+    - the agent stays with probability exp(-sum of daily hazards), base hazard x
+      the experience multiplier of that day's satisfaction;
     - an agent not yet activated earns nothing until its first value, which the
       model has set for day ``activation_due`` (never, for some): it must outlast the
-      onboarding hazard until then, exp(-(h0 + d) wait), and then earns the side's
-      rate over the rest of the horizon.
+      onboarding hazard until then, and then earns the side's rate.
+    Value = sum over days t < H of margin x survival x exp(-d t).
     """
     if side.name == "sellers":
         return sellers_forecast(model, side)
     market, d = model.market, model.discount_per_day
     conf = getattr(market, side.name)
-    horizon = float(model.cfg.metrics.ltv_horizon_days)
+    horizon = int(model.cfg.metrics.ltv_horizon_days)
     neutral = market.satisfaction.neutral
-    sat = model.behaviour_satisfaction(side.name)
-    hazard = side.base_hazard * experience_multiplier(sat, neutral, -conf.churn.satisfaction_sensitivity)
     activated = side.activation_day >= 0
     pooled = side.alive & activated
     side_rate = (float(side.margin_rate[pooled].sum()) / float(side.exposure[pooled].sum())
@@ -316,12 +323,37 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     # in the exponential weights' units (1 = a window of active days)
     prior = model.cfg.metrics.ltv_shrink_active_days / MONTH_DAYS
     own_rate = (side.margin_rate + prior * side_rate) / (side.exposure + prior)
-    waiting = ~activated & (side.activation_due != NEVER)
-    wait = np.where(waiting, side.activation_due.astype(np.float64) - model.day, 0.0).clip(0)
-    remaining = np.maximum(horizon - wait, 0.0)
-    reach = np.where(activated, 1.0, np.where(waiting, np.exp(-(conf.onboarding.unactivated_hazard + d) * wait), 0.0))
-    rate = np.where(activated, own_rate, side_rate)
-    return reach * rate * annuity(hazard + d, remaining)
+    ids = np.flatnonzero(side.alive & (activated | (side.activation_due != NEVER)))
+    out = np.zeros(side.n)
+    if ids.size == 0:
+        return out
+    first_value = np.where(activated[ids], 0.0, np.maximum(side.activation_due[ids].astype(np.float64) - model.day,
+                                                            0.0))
+    rate = np.where(activated[ids], own_rate[ids], side_rate)
+    sat = model.behaviour_satisfaction(side.name)[ids].astype(np.float64)
+    settled = pooled & (model.day - side.activation_day >= SETTLING_DAYS)
+    target = float(side.satisfaction[settled].mean()) if settled.any() else None
+    young = (model.day - np.where(activated[ids], side.activation_day[ids], model.day) < SETTLING_DAYS)
+    settling = young & model.cfg.experience_effects & (target is not None)
+    hours_now = np.maximum(drivers_rules.expected_online_hours(side, ids, sat, conf, neutral), 1e-12)
+    survival = np.ones(ids.size)
+    value = np.zeros(ids.size)
+    for t in range(horizon):
+        active = first_value <= t
+        hours = drivers_rules.expected_online_hours(side, ids, sat, conf, neutral)
+        value += np.where(active, rate * hours / hours_now, 0.0) * survival * math.exp(-d * t)
+        if settling.any():
+            weight = drivers_rules.experience_weight_at(hours, conf)
+            sat = np.where(settling & active, sat + weight * (target - sat), sat)
+        hazard = np.where(active, side.base_hazard[ids] * experience_multiplier(
+            sat, neutral, -conf.churn.satisfaction_sensitivity), conf.onboarding.unactivated_hazard)
+        survival *= np.exp(-hazard)
+    out[ids] = value
+    return out
+
+
+SETTLING_DAYS = 90
+"""Days after first value by which a driver's satisfaction has settled where its earnings put it."""
 
 
 def demand_path(model, horizon: int) -> np.ndarray:
@@ -411,11 +443,10 @@ def sellers_forecast(model, side: Side) -> np.ndarray:
     newcomers = np.flatnonzero(side.join_day > model.day - NEWCOMER_WINDOW_DAYS) if joins_per_day > 0 else now[:0]
     ids = np.concatenate([now, newcomers])
     mine = slice(0, now.size)            # today's sellers; the rest stand for newcomers (weights only)
-    day = model.day
-    # days from today until first value (0: activated; inf: never)
+    # days from today (newcomers: from joining) until first value (0: activated; inf: never)
     due = side.activation_due[ids].astype(np.float64)
     first_value = np.where(side.activation_day[now] >= 0, 0.0,
-                           np.where(due[mine] == NEVER, np.inf, np.maximum(due[mine] - day, 0.0)))
+                           np.where(due[mine] == NEVER, np.inf, np.maximum(due[mine] - model.day, 0.0)))
     new_start = np.where(side.activation_day[newcomers] >= 0, side.activation_day[newcomers], due[now.size:])
     first_value = np.concatenate([first_value, np.where(new_start == NEVER, np.inf,
                                                         new_start - side.join_day[newcomers])])
@@ -424,14 +455,16 @@ def sellers_forecast(model, side: Side) -> np.ndarray:
     segment = side.segment[ids]
     stars = sellers_rules.expected_stars(quality)
     hoped = sellers_rules.expected_sales(side, ids, m)
-    reviews = np.where(np.arange(ids.size) < now.size, side.rating_count[ids], 0.0).astype(np.float64)
-    star_sum = np.where(np.arange(ids.size) < now.size, side.rating_sum[ids], 0.0).astype(np.float64)
-    sales_rate = np.where(np.arange(ids.size) < now.size, side.sales_value_rate[ids], hoped).astype(np.float64)
-    sat = np.where(np.arange(ids.size) < now.size, model.behaviour_satisfaction("sellers")[ids],
+    # today's sellers start from their state; newcomers as init_traits starts them
+    present = np.arange(ids.size) < now.size
+    reviews = np.where(present, side.rating_count[ids], 0.0).astype(np.float64)
+    star_sum = np.where(present, side.rating_sum[ids], 0.0).astype(np.float64)
+    sales_rate = np.where(present, side.sales_value_rate[ids], hoped)
+    sat = np.where(present, model.behaviour_satisfaction("sellers")[ids],
                    m.satisfaction.initial_mean if effects else neutral).astype(np.float64)
-    holds = {p: np.where(np.arange(ids.size) < now.size, getattr(side, p)[ids], False).astype(np.float64)
-             for p in sellers_rules.PRODUCTS}
+    holds = {p: np.where(present, getattr(side, p)[ids], False).astype(np.float64) for p in sellers_rules.PRODUCTS}
     base = side.base_hazard[ids].astype(np.float64)
+    outside = side.outside_option[ids].astype(np.float64)
     survival = np.ones(ids.size)
     reviews_per_order = float(side.rating_count.sum()) / max(float(side.orders.sum()), 1.0)
     # sales per order of unit quality and price level: the side's fill rate x order value
@@ -462,8 +495,8 @@ def sellers_forecast(model, side: Side) -> np.ndarray:
         value += ((commission + product_fees) * survival)[mine] * math.exp(-d * t)
         sales_rate += (sales - sales_rate) / conf.sales_window_days
         if effects:
-            level = sellers_rules.sales_experience_level(sales_rate * (1.0 - conf.commission) - product_fees,
-                                                         side.outside_option[ids], conf.sales_sensitivity, neutral)
+            level = sellers_rules.expected_sales_experience_level(sales_rate, sales, price, product_fees,
+                                                                  outside, conf, neutral, m)
             sat = np.where(active, sat + conf.experience_learning_rate * (level - sat), sat)
         for p in sellers_rules.PRODUCTS:
             pc = getattr(conf, p)
