@@ -317,8 +317,10 @@ def expected_choice_weight(rating_sum: np.ndarray, rating_count: np.ndarray, pri
     return weight
 
 
-GAUSS_HERMITE_NODES = 9
-"""Nodes of the expectation over recent sales' noise in :func:`expected_sales_experience_level`."""
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)
+_NOISE_NODES, _NOISE_WEIGHTS = _NODES[:, None], (_WEIGHTS / _WEIGHTS.sum())[:, None]
+"""Gauss-Hermite nodes and weights of a standard normal (9 points), for
+:func:`expected_sales_experience_level`."""
 
 
 def expected_sales_experience_level(sales_rate: np.ndarray, sales_today: np.ndarray, price_level: np.ndarray,
@@ -339,14 +341,10 @@ def expected_sales_experience_level(sales_rate: np.ndarray, sales_today: np.ndar
                 / (2.0 * conf.sales_window_days - 1.0))
     mean = np.maximum(sales_rate, 1e-12)
     sigma2 = np.log1p(variance / mean ** 2)
-    nodes, weights = np.polynomial.hermite_e.hermegauss(GAUSS_HERMITE_NODES)
-    weights = weights / weights.sum()
-    level = np.zeros(np.shape(sales_rate))
-    for z, w in zip(nodes, weights):
-        draw = mean * np.exp(np.sqrt(sigma2) * z - sigma2 / 2.0)
-        level += w * sales_experience_level(draw * (1.0 - conf.commission) - fees, outside_option,
-                                            conf.sales_sensitivity, neutral)
-    return level
+    draws = mean * np.exp(np.sqrt(sigma2) * _NOISE_NODES - sigma2 / 2.0)   # (nodes, sellers)
+    levels = sales_experience_level(draws * (1.0 - conf.commission) - fees, outside_option,
+                                    conf.sales_sensitivity, neutral)
+    return (_NOISE_WEIGHTS * levels).sum(axis=0)
 
 
 def sales_experience_level(net_income: np.ndarray, outside_option: np.ndarray, sensitivity: float,

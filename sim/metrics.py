@@ -338,16 +338,18 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     hours_now = np.maximum(drivers_rules.expected_online_hours(side, ids, sat, conf, neutral), 1e-12)
     survival = np.ones(ids.size)
     value = np.zeros(ids.size)
-    for t in range(horizon):
-        active = first_value <= t
+    for t in range(0, horizon, STEP_DAYS):
+        span = min(STEP_DAYS, horizon - t)
+        active = first_value < t + span / 2.0
         hours = drivers_rules.expected_online_hours(side, ids, sat, conf, neutral)
-        value += np.where(active, rate * hours / hours_now, 0.0) * survival * math.exp(-d * t)
-        if settling.any():
-            weight = drivers_rules.experience_weight_at(hours, conf)
-            sat = np.where(settling & active, sat + weight * (target - sat), sat)
         hazard = np.where(active, side.base_hazard[ids] * experience_multiplier(
             sat, neutral, -conf.churn.satisfaction_sensitivity), conf.onboarding.unactivated_hazard)
-        survival *= np.exp(-hazard)
+        value += np.where(active, rate * hours / hours_now, 0.0) * survival * _days_sum(hazard + d, span) * math.exp(
+            -d * t)
+        if settling.any():
+            keep = (1.0 - drivers_rules.experience_weight_at(hours, conf)) ** span
+            sat = np.where(settling & active, target + (sat - target) * keep, sat)
+        survival *= np.exp(-hazard * span)
     out[ids] = value
     return out
 
@@ -356,13 +358,14 @@ SETTLING_DAYS = 90
 """Days after first value by which a driver's satisfaction has settled where its earnings put it."""
 
 
-def demand_path(model, horizon: int) -> np.ndarray:
-    """Buyers' expected orders on each of the next ``horizon`` days relative to today's (dimensionless, 1 at 0).
+def demand_path(model, days: np.ndarray) -> np.ndarray:
+    """Buyers' expected orders per day at each of ``days`` from today, relative to today's (dimensionless).
 
     Today's activated buyers order at their BG/NBD rate while they stay (drop-out
-    hazard as in :func:`agent_ltv`); newcomers join at the rate of the last
-    ``NEWCOMER_WINDOW_DAYS`` days; as many reach first value as did among the recent
-    joiners, after the same delays, and then order like them.
+    hazard h as in :func:`agent_ltv`): rate x exp(-h t). Newcomers join at the rate
+    of the last ``NEWCOMER_WINDOW_DAYS`` days; as many reach first value as did
+    among the recent joiners, after the same delays, and then order like them, so
+    the newcomers of [0, t] order rate x (1 - exp(-h (t - delay))) / h per joiner-day.
     """
     side, b = model.sides["buyers"], model.market.buyers
     neutral = model.market.satisfaction.neutral
@@ -370,29 +373,35 @@ def demand_path(model, horizon: int) -> np.ndarray:
     rate = buyers_rules.expected_margin_rate(side, 1.0, sat, neutral, b.rate_sensitivity)
     hazard = buyers_rules.residual_hazard(side, sat, neutral, b.rate_sensitivity, b.dropout_sensitivity)
     ordering = side.alive & (side.activation_day >= 0)
+    today = float(rate[ordering].sum())
+    days = np.asarray(days, dtype=np.float64)
+    if today <= 0:
+        return np.ones(days.size)
     recent = model.ledger.rows[-NEWCOMER_WINDOW_DAYS:]
     joins_per_day = float(np.mean([r.get("buyers_joined", 0) for r in recent])) if recent else 0.0
-    young = np.flatnonzero((side.join_day > model.day - NEWCOMER_WINDOW_DAYS) & (side.activation_day >= 0))
+    joined = side.join_day > model.day - NEWCOMER_WINDOW_DAYS
+    young = np.flatnonzero(joined & (side.activation_day >= 0))
     delay = (side.activation_day[young] - side.join_day[young]).astype(np.float64)
-    joined = max(np.count_nonzero(side.join_day > model.day - NEWCOMER_WINDOW_DAYS), 1)
-    reach = young.size / joined   # the share of joiners who reach first value
-    now_rate, now_hazard = rate[ordering], hazard[ordering]
-    new_rate, new_hazard = rate[young], hazard[young]
-    today = float(now_rate.sum())
-    if today <= 0:
-        return np.ones(horizon)
-    t = np.arange(horizon, dtype=np.float64)
-    out = np.empty(horizon)
-    stay = np.ones(now_rate.size)
-    newcomers = 0.0
-    for k in range(horizon):
-        started = delay <= t[k]
-        if young.size:
-            newcomers += joins_per_day * float(np.sum(np.where(started, new_rate * reach * np.exp(
-                -new_hazard * (t[k] - delay)), 0.0))) / young.size
-        out[k] = (float((now_rate * stay).sum()) + newcomers) / today
-        stay *= np.exp(-now_hazard)
+    per_joiner = joins_per_day / max(np.count_nonzero(joined), 1)   # each recent joiner stands for this many a day
+    out = np.empty(days.size)
+    for k, t in enumerate(days):
+        since = np.maximum(t - delay, 0.0)
+        newcomers = per_joiner * float((rate[young] * annuity(hazard[young], since)).sum())
+        out[k] = (float((rate[ordering] * np.exp(-hazard[ordering] * t)).sum()) + newcomers) / today
     return out
+
+
+STEP_DAYS = 7
+"""Forecasts without a closed form follow the model's daily rules a week at a time (each rule's
+daily factor raised to the number of days)."""
+
+
+def _days_sum(rate, days) -> np.ndarray:
+    """sum over j < days of exp(-rate j): the discounted days in a step at a total exit-plus-discount
+    ``rate`` per day (days; ``days`` when the rate is 0)."""
+    rate = np.asarray(rate, dtype=np.float64)
+    safe = np.where(rate > 0, rate, 1.0)
+    return np.where(rate > 0, np.expm1(-safe * days) / np.expm1(-safe), days)
 
 
 NEWCOMER_WINDOW_DAYS = 90
@@ -477,39 +486,43 @@ def sellers_forecast(model, side: Side) -> np.ndarray:
                                          / max(float(weight_today.sum()), 1e-300))
     sales_per_order = sales_per_day / unit_orders if unit_orders > 0 else 0.0
     fees = np.array([getattr(conf, p).fee_per_day for p in sellers_rules.PRODUCTS])
-    demand = demand_path(model, horizon)
+    starts = np.arange(0, horizon, STEP_DAYS)
+    demand = demand_path(model, starts)
     entrants = 0.0       # newcomers' expected total weight
     value = np.zeros(now.size)
     onboarding_hazard = conf.onboarding.unactivated_hazard
-    for t in range(horizon):
-        active = first_value <= t
+    for t, demand_t in zip(starts, demand):
+        span = min(STEP_DAYS, horizon - t)
+        active = first_value < t + span / 2.0
         weight = sellers_rules.expected_choice_weight(star_sum, reviews, price, segment, holds, conf)
         live_weight = weight * survival * active
         if newcomers.size:
-            entrants += joins_per_day * float(live_weight[now.size:].mean())
+            entrants += joins_per_day * float(live_weight[now.size:].mean()) * span
         total = float(live_weight[mine].sum()) + entrants
-        orders = np.where(active, weight / total, 0.0) * orders_per_day * demand[t] if total > 0 else np.zeros(ids.size)
+        orders = np.where(active, weight / total, 0.0) * orders_per_day * demand_t if total > 0 else np.zeros(ids.size)
         sales = sales_per_order * orders * quality * price
-        commission = conf.commission * sales
         product_fees = sum(f * holds[p] for f, p in zip(fees, sellers_rules.PRODUCTS))
-        value += ((commission + product_fees) * survival)[mine] * math.exp(-d * t)
-        sales_rate += (sales - sales_rate) / conf.sales_window_days
+        hazard = np.where(active, base * experience_multiplier(sat, neutral, -conf.churn.satisfaction_sensitivity),
+                          onboarding_hazard)
+        value += ((conf.commission * sales + product_fees) * survival * _days_sum(hazard + d, span))[mine] * math.exp(
+            -d * t)
         if effects:
             level = sellers_rules.expected_sales_experience_level(sales_rate, sales, price, product_fees,
                                                                   outside, conf, neutral, m)
-            sat = np.where(active, sat + conf.experience_learning_rate * (level - sat), sat)
+            sat = np.where(active, level + (sat - level) * (1.0 - conf.experience_learning_rate) ** span, sat)
         for p in sellers_rules.PRODUCTS:
+            # a two-state chain at today's daily take-up and cancel chances
             pc = getattr(conf, p)
-            up = -np.expm1(-sellers_rules.take_up_rate(pc, sat, sales_rate / np.maximum(hoped, 1e-12), neutral))
-            down = -np.expm1(-sellers_rules.cancel_rate(pc, sat, sellers_rules.product_value_at(sales_rate, conf, p),
-                                                        neutral))
-            holds[p] = np.where(active, holds[p] + (1.0 - holds[p]) * up - holds[p] * down, holds[p])
-        new_reviews = reviews_per_order * orders
+            up = sellers_rules.take_up_rate(pc, sat, sales_rate / np.maximum(hoped, 1e-12), neutral)
+            down = sellers_rules.cancel_rate(pc, sat, sellers_rules.product_value_at(sales_rate, conf, p), neutral)
+            switch = up + down
+            steady = up / np.where(switch > 0, switch, 1.0)
+            holds[p] = np.where(active, steady + (holds[p] - steady) * np.exp(-switch * span), holds[p])
+        sales_rate = sales + (sales_rate - sales) * (1.0 - 1.0 / conf.sales_window_days) ** span
+        new_reviews = reviews_per_order * orders * span
         reviews += new_reviews
         star_sum += new_reviews * stars
-        hazard = np.where(active, base * experience_multiplier(sat, neutral, -m.sellers.churn.satisfaction_sensitivity),
-                          onboarding_hazard)
-        survival *= np.exp(-hazard)
+        survival *= np.exp(-hazard * span)
     out[now] = value
     return out
 
