@@ -291,7 +291,7 @@ def annuity(rate, horizon) -> np.ndarray:
 def supply_forecast(model, side: Side) -> np.ndarray:
     """Expected margin of each seller or driver over the next ``ltv_horizon_days``, discounted to today.
 
-    Sellers: :func:`sellers_forecast`. Drivers, per agent (currency), day by day:
+    Sellers: :func:`sellers_forecast`. Drivers, per agent (currency), a ``STEP_DAYS`` step at a time:
     - margin per active day: the agent's recent margin_rate / exposure (an
       exponentially weighted mean that starts at 0, divided by the same weights
       over its active days, so a new agent is not read as idle), shrunk toward the
@@ -412,20 +412,23 @@ join rate and the way they start)."""
 def sellers_forecast(model, side: Side) -> np.ndarray:
     """Expected margin of each seller over the next ``ltv_horizon_days``, discounted to today (currency).
 
-    The model's own daily rules, followed in expectation, day by day, for every
-    living seller (and, for the competition, for newcomers like the recent ones):
-    - buyers' orders stay at the last 30 days' level and go to listed sellers in
-      proportion to their choice weights (:func:`sellers.expected_choice_weight`),
-      so a seller's orders at t are today's orders x its weight / the side's total
-      weight, that of today's sellers as they survive plus newcomers joining at
-      the rate of the last ``NEWCOMER_WINDOW_DAYS`` days;
+    The model's own daily rules, followed in expectation a ``STEP_DAYS`` step at a
+    time, for every living seller (and, for the competition, for newcomers like
+    the recent ones):
+    - buyers' orders (the last 30 days' level x :func:`demand_path`) go to listed
+      sellers in proportion to their choice weights
+      (:func:`sellers.expected_choice_weight`), so a seller's orders at t are the
+      orders x its weight / the side's total weight, that of today's sellers as
+      they survive plus newcomers joining at the rate of the last
+      ``NEWCOMER_WINDOW_DAYS`` days and starting as the recent ones did;
     - each order brings about (reviews / orders so far) reviews, at the seller's
       expected stars (:func:`sellers.expected_stars`), so its rating and review count
       and with them its weight move as they will;
     - commission = orders x the side's fill and order value per order x quality x price;
     - recent sales move 1/``sales_window_days`` a day toward the day's sales, and
       satisfaction ``experience_learning_rate`` of the way toward the level that net
-      income against the outside option sets (:func:`sellers.sales_experience_level`);
+      income against the outside option sets, averaged over the noise of recent
+      sales (:func:`sellers.expected_sales_experience_level`);
     - each paid product is held with a chance that moves with today's take-up and
       cancel hazards (from satisfaction and sales), earns its fee and lifts the weight;
     - the seller stays with probability S(t) = exp(-sum of its daily hazards): the
