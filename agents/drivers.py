@@ -223,8 +223,22 @@ def experience_weight(drivers: Side, ids: np.ndarray, conf) -> np.ndarray:
     typical day moves it ``experience_learning_rate`` of the way, a one-hour
     shift with no trip far less than a full day with none.
     """
-    hours = drivers.online_hours[ids].astype(np.float64) / conf.hours_per_day_mean
+    return experience_weight_at(drivers.online_hours[ids], conf)
+
+
+def experience_weight_at(online_hours: np.ndarray, conf) -> np.ndarray:
+    """:func:`experience_weight` of a day of ``online_hours`` hours online."""
+    hours = np.asarray(online_hours).astype(np.float64) / conf.hours_per_day_mean
     return -np.expm1(hours * np.log1p(-conf.experience_learning_rate))
+
+
+def expected_online_hours(drivers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, neutral: float
+                          ) -> np.ndarray:
+    """Hours a day each driver ``ids`` is expected online here at ``satisfaction`` (one per id): hours x
+    min(1, share x exp(k (s - neutral))), as :func:`shifts` draws them (their mean is exact)."""
+    share = np.minimum(1.0, drivers.platform_share[ids] * experience_multiplier(satisfaction, neutral,
+                                                                                conf.share_sensitivity))
+    return drivers.hours[ids].astype(np.float64) * share
 
 
 def earnings_level(drivers: Side, ids: np.ndarray, conf, neutral: float) -> np.ndarray:

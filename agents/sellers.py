@@ -64,12 +64,11 @@ def init_traits(sellers: Side, ids: np.ndarray, conf, referred: np.ndarray | boo
     expected = streams.lognormal_mean_cv("sellers.expected_orders", ATTRIBUTE_DAY, ids,
                                          conf.expected_orders_per_day, conf.expected_orders_cv)
     sellers.expected_orders[ids] = np.where(enterprise, expected * conf.enterprise_weight, expected)
-    expected_sales = (sellers.expected_orders[ids].astype(np.float64) * sellers.price_level[ids]
-                      * mean_order_value(market))
-    sellers.outside_option[ids] = expected_sales * (1.0 - conf.outside_option.take_rate)
+    hoped = expected_sales(sellers, ids, market)
+    sellers.outside_option[ids] = hoped * (1.0 - conf.outside_option.take_rate)
     # Recent sales start at the seller's expectation, so experience reflects deviations from it,
     # not the warm-up of the moving average.
-    sellers.sales_value_rate[ids] = expected_sales
+    sellers.sales_value_rate[ids] = hoped
     monthly = streams.beta("sellers.monthly_churn", ATTRIBUTE_DAY, ids, conf.churn.beta_a, conf.churn.beta_b)
     hazard = monthly_churn_to_daily_hazard(monthly)
     sellers.base_hazard[ids] = np.where(referred, hazard * conf.referral_churn_multiplier, hazard)
@@ -85,6 +84,14 @@ def mean_order_value(market) -> float:
     (Fader, Hardie & Lee 2005); the mean spend when q <= 1 leaves it undefined is taken at q = 1.01."""
     spend = market.buyers.spend
     return float(spend.p * spend.gamma / max(spend.q - 1.0, 0.01))
+
+
+def order_value_spread(market) -> float:
+    """E[z^2] / E[z] of the basket value z per order, currency: Gamma-Gamma (p + 1) gamma / (q - 2) (the
+    mean over buyers of p (p + 1) / nu^2, over that of p / nu); taken at q = 2.01 when q <= 2 leaves it
+    undefined."""
+    spend = market.buyers.spend
+    return float((spend.p + 1.0) * spend.gamma / max(spend.q - 2.0, 0.01))
 
 
 def rating(sellers: Side, prior_mean: float, prior_count: float) -> np.ndarray:
@@ -282,30 +289,85 @@ def _sales_experience_pass(sales_value_rate, sales_today, window, alive, activat
             satisfaction[i] = s + learning_rate * (level - s)
 
 
-def review_growth(orders_per_day: np.ndarray, reviews: np.ndarray, t: np.ndarray, w_reviews: float,
-                  reviews_per_order: float) -> np.ndarray:
-    """A seller's choice weight at times ``t`` (days ahead) relative to today's, as its reviews grow.
+def review_stars(success: np.ndarray, u: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Stars (1-5) a buyer gives a seller: a successful order 4, or 5 with chance ``quality``; a failed
+    one 1 or 2 (``u``: one uniform per order)."""
+    return np.where(success, 4.0 + (u < quality), 1.0 + (u < 0.5))
 
-    Buyers weigh a seller by (1 + reviews)^beta (beta = ``choice.w_reviews``), and
-    each order adds about ``reviews_per_order`` reviews; with the rest of the
-    market unchanged a seller selling o0 orders per day with R0 reviews grows as
-        g(t) = [1 + (1 - beta) rho o0 t / (1 + R0)]^(beta / (1 - beta))
-    (dR/dt = rho c (1 + R)^beta solved from R0). Shapes broadcast; g = 1 when beta is 0.
+
+def expected_stars(quality: np.ndarray) -> np.ndarray:
+    """Mean stars per review of a seller whose orders succeed with chance ``quality`` (:func:`review_stars`):
+    q (4 + q) + (1 - q) 1.5."""
+    quality = np.asarray(quality, dtype=np.float64)
+    return quality * (4.0 + quality) + (1.0 - quality) * 1.5
+
+
+def expected_choice_weight(rating_sum: np.ndarray, rating_count: np.ndarray, price_level: np.ndarray,
+                           segment: np.ndarray, holds: dict[str, np.ndarray], conf) -> np.ndarray:
+    """Buyers' choice weight (:func:`choice_weights`) of sellers with the given reviews (counts may be
+    fractional: expected counts), float64; ``holds`` gives each paid product's chance of being held, and
+    a product multiplies the weight by 1 + chance x (choice_boost - 1) (exactly the boost when held)."""
+    c = conf.choice
+    r = (rating_sum + c.rating_prior_mean * c.rating_prior_count) / (rating_count + c.rating_prior_count)
+    weight = np.exp(c.w_rating * (r - c.rating_prior_mean) + c.w_reviews * np.log1p(rating_count)
+                    - c.w_price * np.log(price_level))
+    weight = weight * np.where(segment == ENTERPRISE, conf.enterprise_weight, 1.0)
+    for product in PRODUCTS:
+        weight = weight * (1.0 + holds[product] * (getattr(conf, product).choice_boost - 1.0))
+    return weight
+
+
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)
+_NOISE_NODES, _NOISE_WEIGHTS = _NODES[:, None], (_WEIGHTS / _WEIGHTS.sum())[:, None]
+"""Gauss-Hermite nodes and weights of a standard normal (9 points), for
+:func:`expected_sales_experience_level`."""
+
+
+def expected_sales_experience_level(sales_rate: np.ndarray, sales_today: np.ndarray, price_level: np.ndarray,
+                                    fees: np.ndarray, outside_option: np.ndarray, conf, neutral: float,
+                                    market) -> np.ndarray:
+    """Mean of :func:`sales_experience_level` over the noise of a seller's recent sales (0-1).
+
+    Recent sales are an exponential mean over ``sales_window_days`` W of daily sales
+    whose mean is ``sales_today`` (currency per day): orders come one by one, each
+    of value price level x a Gamma-Gamma basket, so recent sales vary around their
+    mean ``sales_rate`` with variance sales_today x price level x
+    :func:`order_value_spread` / (2W - 1) (a compound Poisson stream through the mean).
+    Taken as log-normal with that mean and variance, by Gauss-Hermite quadrature:
+    a seller with a handful of orders per window often sits at no sales at all,
+    and feels that, which its mean sales alone would hide.
     """
-    beta = float(w_reviews)
-    if beta <= 0.0 or beta >= 1.0:
-        return np.ones(np.broadcast_shapes(np.shape(orders_per_day), np.shape(t)))
-    speed = (1.0 - beta) * reviews_per_order * np.asarray(orders_per_day, dtype=np.float64) / (
-        1.0 + np.asarray(reviews, dtype=np.float64))
-    return (1.0 + speed * t) ** (beta / (1.0 - beta))
+    variance = (np.maximum(sales_today, 0.0) * price_level * order_value_spread(market)
+                / (2.0 * conf.sales_window_days - 1.0))
+    mean = np.maximum(sales_rate, 1e-12)
+    sigma2 = np.log1p(variance / mean ** 2)
+    draws = mean * np.exp(np.sqrt(sigma2) * _NOISE_NODES - sigma2 / 2.0)   # (nodes, sellers)
+    levels = sales_experience_level(draws * (1.0 - conf.commission) - fees, outside_option,
+                                    conf.sales_sensitivity, neutral)
+    return (_NOISE_WEIGHTS * levels).sum(axis=0)
+
+
+def sales_experience_level(net_income: np.ndarray, outside_option: np.ndarray, sensitivity: float,
+                           neutral: float) -> np.ndarray:
+    """The level satisfaction moves toward (0-1) at a net income per day from the platform (currency):
+    logistic(k ln(net / outside option) + logit(neutral)), 0 with no net income (the rule of
+    :func:`update_sales_experience`, for whole arrays)."""
+    ratio = np.maximum(net_income, 0.0) / outside_option
+    boosted = ratio ** sensitivity * (neutral / (1.0 - neutral))
+    return boosted / (1.0 + boosted)
 
 
 def sales_success(sellers: Side, ids: np.ndarray, market) -> np.ndarray:
     """A seller's success: recent sales / the sales it expected (its expected orders x price level x the
     market's mean order value); 1 = selling as hoped (dimensionless, >= 0)."""
-    expected = (sellers.expected_orders[ids].astype(np.float64) * sellers.price_level[ids]
-                * mean_order_value(market))
-    return sellers.sales_value_rate[ids] / np.maximum(expected, 1e-12)
+    return sellers.sales_value_rate[ids] / np.maximum(expected_sales(sellers, ids, market), 1e-12)
+
+
+def expected_sales(sellers: Side, ids: np.ndarray, market) -> np.ndarray:
+    """The sales each seller hoped for, currency per day: expected orders x price level x the market's
+    mean order value (float64)."""
+    return (sellers.expected_orders[ids].astype(np.float64) * sellers.price_level[ids]
+            * mean_order_value(market))
 
 
 def product_value(sellers: Side, ids: np.ndarray, conf, product: str) -> np.ndarray:
@@ -316,20 +378,29 @@ def product_value(sellers: Side, ids: np.ndarray, conf, product: str) -> np.ndar
     without it, so it brings recent sales x (1 - 1/b) x (1 - commission) of net
     income per day, divided by the fee (a free product is worth 1e9 fees).
     """
+    return product_value_at(sellers.sales_value_rate[ids], conf, product)
+
+
+def product_value_at(sales_rate: np.ndarray, conf, product: str) -> np.ndarray:
+    """:func:`product_value` at recent sales ``sales_rate`` (currency per day)."""
     p = getattr(conf, product)
-    extra = sellers.sales_value_rate[ids] * (1.0 - 1.0 / p.choice_boost) * (1.0 - conf.commission)
-    return extra / p.fee_per_day if p.fee_per_day > 0 else np.full(len(ids), 1e9)
+    extra = sales_rate * (1.0 - 1.0 / p.choice_boost) * (1.0 - conf.commission)
+    return extra / p.fee_per_day if p.fee_per_day > 0 else np.full(np.shape(sales_rate), 1e9)
 
 
 def take_up_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str, neutral: float,
                    market) -> np.ndarray:
     """Hazard per day that sellers ``ids`` (not holding ``product``) take it up:
     upgrade_rate x exp(satisfaction_sensitivity (s - neutral)) x success^success_sensitivity."""
-    p = getattr(conf, product)
-    success = sales_success(sellers, ids, market)
-    return (p.upgrade_rate * experience_multiplier(np.asarray(satisfaction, np.float64)[ids], neutral,
-                                                   p.satisfaction_sensitivity)
-            * success ** p.success_sensitivity)
+    return take_up_rate(getattr(conf, product), np.asarray(satisfaction, np.float64)[ids],
+                        sales_success(sellers, ids, market), neutral)
+
+
+def take_up_rate(product_conf, satisfaction: np.ndarray, success: np.ndarray, neutral: float) -> np.ndarray:
+    """:func:`take_up_hazard` (per day) from satisfaction and sales success (:func:`sales_success`)."""
+    p = product_conf
+    return p.upgrade_rate * experience_multiplier(satisfaction, neutral, p.satisfaction_sensitivity) * (
+        success ** p.success_sensitivity)
 
 
 def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str,
@@ -337,10 +408,15 @@ def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf
     """Hazard per day that holders ``ids`` of ``product`` cancel it while staying on the marketplace:
     cancel_rate x exp(-satisfaction_sensitivity (s - neutral)) x exp(value_sensitivity (1 - value)),
     value = :func:`product_value` (capped at 50 fees: beyond, the product is simply kept)."""
-    p = getattr(conf, product)
-    value = np.minimum(product_value(sellers, ids, conf, product), 50.0)
-    return (p.cancel_rate * experience_multiplier(np.asarray(satisfaction, np.float64)[ids], neutral,
-                                                  -p.satisfaction_sensitivity)
+    return cancel_rate(getattr(conf, product), np.asarray(satisfaction, np.float64)[ids],
+                       product_value(sellers, ids, conf, product), neutral)
+
+
+def cancel_rate(product_conf, satisfaction: np.ndarray, value: np.ndarray, neutral: float) -> np.ndarray:
+    """:func:`cancel_hazard` (per day) from satisfaction and the product's value (:func:`product_value`)."""
+    p = product_conf
+    value = np.minimum(value, 50.0)
+    return (p.cancel_rate * experience_multiplier(satisfaction, neutral, -p.satisfaction_sensitivity)
             * np.exp(p.value_sensitivity * (1.0 - value)))
 
 

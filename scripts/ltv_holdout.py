@@ -7,11 +7,14 @@ A run of T days and a run of T + H days with the same seed share their first T
 days exactly, so each agent's LTV predicted at T (realised margin plus the
 forecast over ``metrics.ltv_horizon_days`` = H) can be held against the margin
 it realises by T + H, both discounted to its join day. Prints the ratio of the
-means, per side, for agents acquired during the first and second half of [0, T).
+means and its standard error over agents, per side, for agents acquired during
+the first and second half of [0, T).
 """
 from __future__ import annotations
 
 import sys
+
+import numpy as np
 
 from agents.base import CHANNEL
 from agents.lifecycle import discounted_to_join_day
@@ -36,9 +39,16 @@ def main(argv: list[str]) -> None:
         groups = (("all", acquired), ("early", acquired & (side.join_day < T // 2)),
                   ("late", acquired & (side.join_day >= T // 2)))
         for label, group in groups:
-            ratio = predicted[group].mean() / realised[group].mean()
+            ratio, se = ratio_and_se(predicted[group], realised[group])
             print(f"{name:8s} {label:5s} n={group.sum():6d} predicted={predicted[group].mean():10.2f} "
-                  f"realised={realised[group].mean():10.2f} ratio={ratio:.3f}")
+                  f"realised={realised[group].mean():10.2f} ratio={ratio:.3f} se={se:.3f}")
+
+
+def ratio_and_se(predicted, realised) -> tuple[float, float]:
+    """mean(predicted) / mean(realised) and its standard error over agents (delta method)."""
+    ratio = predicted.mean() / realised.mean()
+    residual = predicted - ratio * realised
+    return ratio, residual.std(ddof=1) / (np.sqrt(predicted.size) * realised.mean())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from agents import buyers as buyers_rules
+from agents import drivers as drivers_rules
 from agents import sellers as sellers_rules
 from agents.base import CHANNEL, NEVER, Side
 from agents.lifecycle import discounted_to_join_day, experience_multiplier
@@ -290,28 +291,31 @@ def annuity(rate, horizon) -> np.ndarray:
 def supply_forecast(model, side: Side) -> np.ndarray:
     """Expected margin of each seller or driver over the next ``ltv_horizon_days``, discounted to today.
 
-    The mechanism behind each term, per agent (currency):
-    - activity: margin per active day, the agent's recent margin_rate / exposure
-      (an exponentially weighted mean that starts at 0, divided by the same
-      weights over its active days, so a new agent is not read as idle), shrunk
-      toward the side's rate by ``metrics.ltv_shrink_active_days``; it lasts while the
-      agent stays, at hazard h = base hazard x the experience multiplier: rate x A(h + d, H).
-    - a seller's paid products (plan, promoted listings): each is a two-state
-      chain, taken at the seller's hazard u per day and cancelled at c per day
-      (sellers.take_up_hazard, sellers.cancel_hazard, today's values), so the
-      chance of holding it at t is u/(u+c) + (held - u/(u+c)) exp(-(u+c) t), and its
-      fee earns fee x [u/(u+c) A(h + d, H) + (held - u/(u+c)) A(h + d + u + c, H)].
+    Sellers: :func:`sellers_forecast`. Drivers, per agent (currency), a ``STEP_DAYS`` step at a time:
+    - margin per active day: the agent's recent margin_rate / exposure (an
+      exponentially weighted mean that starts at 0, divided by the same weights
+      over its active days, so a new agent is not read as idle), shrunk toward the
+      side's rate by ``metrics.ltv_shrink_active_days``, scaled by the hours it will
+      be online against today's (:func:`drivers.expected_online_hours`: more when
+      satisfied);
+    - satisfaction: a driver whose first value is less than ``SETTLING_DAYS`` old
+      moves each day, by :func:`drivers.experience_weight_at` of its hours, toward
+      the mean satisfaction of the drivers past that age: earnings per hour are
+      set by the market, and a newcomer's satisfaction still carries the level it
+      joined with;
+    - the agent stays with probability exp(-sum of daily hazards), base hazard x
+      the experience multiplier of that day's satisfaction;
     - an agent not yet activated earns nothing until its first value, which the
       model has set for day ``activation_due`` (never, for some): it must outlast the
-      onboarding hazard until then, exp(-(h0 + d) wait), and then earns the side's
-      rate over the rest of the horizon.
+      onboarding hazard until then, and then earns the side's rate.
+    Value = sum over days t < H of margin x survival x exp(-d t).
     """
+    if side.name == "sellers":
+        return sellers_forecast(model, side)
     market, d = model.market, model.discount_per_day
     conf = getattr(market, side.name)
-    horizon = float(model.cfg.metrics.ltv_horizon_days)
+    horizon = int(model.cfg.metrics.ltv_horizon_days)
     neutral = market.satisfaction.neutral
-    sat = model.behaviour_satisfaction(side.name)
-    hazard = side.base_hazard * experience_multiplier(sat, neutral, -conf.churn.satisfaction_sensitivity)
     activated = side.activation_day >= 0
     pooled = side.alive & activated
     side_rate = (float(side.margin_rate[pooled].sum()) / float(side.exposure[pooled].sum())
@@ -319,89 +323,211 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     # in the exponential weights' units (1 = a window of active days)
     prior = model.cfg.metrics.ltv_shrink_active_days / MONTH_DAYS
     own_rate = (side.margin_rate + prior * side_rate) / (side.exposure + prior)
-    waiting = ~activated & (side.activation_due != NEVER)
-    wait = np.where(waiting, side.activation_due.astype(np.float64) - model.day, 0.0).clip(0)
-    remaining = np.maximum(horizon - wait, 0.0)
-    reach = np.where(activated, 1.0, np.where(waiting, np.exp(-(conf.onboarding.unactivated_hazard + d) * wait), 0.0))
-    rate = np.where(activated, own_rate, side_rate)
-    if side.name == "sellers":
-        value = _sellers_activity_value(model, side, own_rate, pooled, activated, hazard + d, wait, remaining)
-    else:
-        value = rate * annuity(hazard + d, remaining)
-    if side.name == "sellers":
-        value = value + _products_value(model, side, sat, hazard + d, remaining)
-    return reach * value
+    ids = np.flatnonzero(side.alive & (activated | (side.activation_due != NEVER)))
+    out = np.zeros(side.n)
+    if ids.size == 0:
+        return out
+    first_value = np.where(activated[ids], 0.0, np.maximum(side.activation_due[ids].astype(np.float64) - model.day,
+                                                            0.0))
+    rate = np.where(activated[ids], own_rate[ids], side_rate)
+    sat = model.behaviour_satisfaction(side.name)[ids].astype(np.float64)
+    settled = pooled & (model.day - side.activation_day >= SETTLING_DAYS)
+    target = float(side.satisfaction[settled].mean()) if settled.any() else None
+    young = (model.day - np.where(activated[ids], side.activation_day[ids], model.day) < SETTLING_DAYS)
+    settling = young & model.cfg.experience_effects & (target is not None)
+    hours_now = np.maximum(drivers_rules.expected_online_hours(side, ids, sat, conf, neutral), 1e-12)
+    survival = np.ones(ids.size)
+    value = np.zeros(ids.size)
+    for t in range(0, horizon, STEP_DAYS):
+        span = min(STEP_DAYS, horizon - t)
+        active = first_value < t + span / 2.0
+        hours = drivers_rules.expected_online_hours(side, ids, sat, conf, neutral)
+        hazard = np.where(active, side.base_hazard[ids] * experience_multiplier(
+            sat, neutral, -conf.churn.satisfaction_sensitivity), conf.onboarding.unactivated_hazard)
+        value += np.where(active, rate * hours / hours_now, 0.0) * survival * _days_sum(hazard + d, span) * math.exp(
+            -d * t)
+        if settling.any():
+            keep = (1.0 - drivers_rules.experience_weight_at(hours, conf)) ** span
+            sat = np.where(settling & active, target + (sat - target) * keep, sat)
+        survival *= np.exp(-hazard * span)
+    out[ids] = value
+    return out
 
 
-def _products_value(model, side: Side, satisfaction, exit_rate, remaining) -> np.ndarray:
-    """Sellers' expected paid-product fees over the horizon, discounted (see :func:`supply_forecast`)."""
-    conf, neutral = model.market.sellers, model.market.satisfaction.neutral
-    ids = np.arange(side.n)
-    value = np.zeros(side.n)
-    for product in sellers_rules.PRODUCTS:
-        held = getattr(side, product)
-        up = sellers_rules.take_up_hazard(side, ids, satisfaction, conf, product, neutral, model.market)
-        down = sellers_rules.cancel_hazard(side, ids, satisfaction, conf, product, neutral)
-        switch = up + down
-        steady = np.where(switch > 0, up / np.where(switch > 0, switch, 1.0), held.astype(np.float64))
-        value += getattr(conf, product).fee_per_day * (steady * annuity(exit_rate, remaining)
-                                                       + (held - steady) * annuity(exit_rate + switch, remaining))
-    return value
+SETTLING_DAYS = 90
+"""Days after first value by which a driver's satisfaction has settled where its earnings put it."""
 
 
-GRID_POINTS = 65
-"""Simpson nodes over the LTV horizon for forecasts without a closed form."""
+def demand_path(model, days: np.ndarray) -> np.ndarray:
+    """Buyers' expected orders per day at each of ``days`` from today, relative to today's (dimensionless).
 
-
-def _sellers_activity_value(model, side, own_rate, pooled, activated, exit_rate, wait, remaining) -> np.ndarray:
-    """Sellers' commission over the horizon, with sales shared out by choice weights that grow with reviews.
-
-    Each seller's weight grows by sellers.review_growth (newcomers from no reviews,
-    at the side's sales per unit of weight, from their first-value day). Buyers'
-    orders stay at today's level, so a seller's sales at t are today's times its
-    weight growth divided by the growth of the whole side's weight (today's
-    sellers as they survive, plus newcomers joining at the recent rate and
-    surviving like today's new sellers): everyone gaining reviews does not
-    make everyone sell more. Integrated with the discount and the seller's
-    hazard by Simpson's rule over the horizon (currency).
+    Today's activated buyers order at their BG/NBD rate while they stay (drop-out
+    hazard h as in :func:`agent_ltv`): rate x exp(-h t). Newcomers join at the rate
+    of the last ``NEWCOMER_WINDOW_DAYS`` days; as many reach first value as did
+    among the recent joiners, after the same delays, and then order like them, so
+    the newcomers of [0, t] order rate x (1 - exp(-h (t - delay))) / h per joiner-day.
     """
-    conf, market = model.market.sellers, model.market
-    horizon = float(model.cfg.metrics.ltv_horizon_days)
-    beta = conf.choice.w_reviews
-    reviewed = float(side.rating_count.sum()) / max(float(side.orders.sum()), 1.0)
-    margin_per_order = conf.commission * side.price_level.astype(np.float64) * sellers_rules.mean_order_value(market)
-    weight_now = (1.0 + side.rating_count.astype(np.float64)) ** beta
-    per_weight = float(np.mean(own_rate[pooled] / weight_now[pooled])) if pooled.any() else 0.0
-    rate = np.where(activated, own_rate, per_weight)
-    reviews = np.where(activated, side.rating_count, 0.0).astype(np.float64)
-    orders = rate / np.maximum(margin_per_order, 1e-12)
-    t = np.linspace(0.0, horizon, GRID_POINTS)
-    # the whole side's weight at t, relative to today
-    alive = side.alive
-    hazard = exit_rate - model.discount_per_day
-    growth_now = sellers_rules.review_growth(orders[pooled, None], reviews[pooled, None], t[None, :], beta, reviewed)
-    stock = (weight_now[pooled, None] * growth_now * np.exp(-hazard[pooled, None] * t[None, :])).sum(axis=0)
-    recent = [r.get("sellers_joined", 0) for r in model.ledger.rows[-90:]]
-    joins_per_day = float(np.mean(recent)) if recent else 0.0
-    young = alive & (model.day - side.join_day < 90)
-    new_hazard = float(np.mean(hazard[young])) if young.any() else float(np.mean(hazard[alive])) if alive.any() else 0.0
-    new_orders = per_weight / max(float(np.mean(margin_per_order[alive])) if alive.any() else 1.0, 1e-12)
-    newcomer = sellers_rules.review_growth(new_orders, 0.0, t, beta, reviewed) * np.exp(-new_hazard * t)
-    step = t[1] - t[0]
-    entrants = joins_per_day * np.concatenate([[0.0], np.cumsum((newcomer[1:] + newcomer[:-1]) / 2) * step])
-    side_growth = (stock + entrants) / max(float(weight_now[pooled].sum()), 1e-12)
-    # each seller's own path on its own clock: from today, or from its first-value day
-    simpson = np.ones(GRID_POINTS)
-    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
-    simpson /= 3.0 * (GRID_POINTS - 1)
-    value = np.zeros(side.n)
-    for start in range(0, side.n, 50_000):
-        part = slice(start, start + 50_000)
-        local = remaining[part, None] * np.linspace(0.0, 1.0, GRID_POINTS)[None, :]   # days after first value
-        own_growth = sellers_rules.review_growth(orders[part, None], reviews[part, None], local, beta, reviewed)
-        share = own_growth / np.interp(local + wait[part, None], t, side_growth)
-        value[part] = rate[part] * remaining[part] * ((share * np.exp(-exit_rate[part, None] * local)) @ simpson)
-    return value
+    side, b = model.sides["buyers"], model.market.buyers
+    neutral = model.market.satisfaction.neutral
+    sat = model.behaviour_satisfaction("buyers")
+    rate = buyers_rules.expected_margin_rate(side, 1.0, sat, neutral, b.rate_sensitivity)
+    hazard = buyers_rules.residual_hazard(side, sat, neutral, b.rate_sensitivity, b.dropout_sensitivity)
+    ordering = side.alive & (side.activation_day >= 0)
+    today = float(rate[ordering].sum())
+    days = np.asarray(days, dtype=np.float64)
+    if today <= 0:
+        return np.ones(days.size)
+    recent = model.ledger.rows[-NEWCOMER_WINDOW_DAYS:]
+    joins_per_day = float(np.mean([r.get("buyers_joined", 0) for r in recent])) if recent else 0.0
+    joined = side.join_day > model.day - NEWCOMER_WINDOW_DAYS
+    young = np.flatnonzero(joined & (side.activation_day >= 0))
+    delay = (side.activation_day[young] - side.join_day[young]).astype(np.float64)
+    per_joiner = joins_per_day / max(np.count_nonzero(joined), 1)   # each recent joiner stands for this many a day
+    out = np.empty(days.size)
+    for k, t in enumerate(days):
+        since = np.maximum(t - delay, 0.0)
+        newcomers = per_joiner * float((rate[young] * annuity(hazard[young], since)).sum())
+        out[k] = (float((rate[ordering] * np.exp(-hazard[ordering] * t)).sum()) + newcomers) / today
+    return out
+
+
+STEP_DAYS = 7
+"""Forecasts without a closed form follow the model's daily rules a week at a time (each rule's
+daily factor raised to the number of days)."""
+
+
+def _days_sum(rate, days) -> np.ndarray:
+    """sum over j < days of exp(-rate j): the discounted days in a step at a total exit-plus-discount
+    ``rate`` per day (days; ``days`` when the rate is 0)."""
+    rate = np.asarray(rate, dtype=np.float64)
+    safe = np.where(rate > 0, rate, 1.0)
+    return np.where(rate > 0, np.expm1(-safe * days) / np.expm1(-safe), days)
+
+
+NEWCOMER_WINDOW_DAYS = 90
+"""Sellers who joined in this many recent days stand for the newcomers the forecast expects (their
+join rate and the way they start)."""
+
+
+def sellers_forecast(model, side: Side) -> np.ndarray:
+    """Expected margin of each seller over the next ``ltv_horizon_days``, discounted to today (currency).
+
+    The model's own daily rules, followed in expectation a ``STEP_DAYS`` step at a
+    time, for every living seller (and, for the competition, for newcomers like
+    the recent ones):
+    - buyers' orders (the last 30 days' level x :func:`demand_path`) go to listed
+      sellers in proportion to their choice weights
+      (:func:`sellers.expected_choice_weight`), so a seller's orders at t are the
+      orders x its weight / the side's total weight, that of today's sellers as
+      they survive plus newcomers joining at the rate of the last
+      ``NEWCOMER_WINDOW_DAYS`` days and starting as the recent ones did;
+    - each order brings about (reviews / orders so far) reviews, at the seller's
+      expected stars (:func:`sellers.expected_stars`), so its rating and review count
+      and with them its weight move as they will;
+    - commission = orders x the side's fill and order value per order x quality x price;
+    - recent sales move 1/``sales_window_days`` a day toward the day's sales, and
+      satisfaction ``experience_learning_rate`` of the way toward the level that net
+      income against the outside option sets, averaged over the noise of recent
+      sales (:func:`sellers.expected_sales_experience_level`);
+    - each paid product is held with a chance that moves with today's take-up and
+      cancel hazards (from satisfaction and sales), earns its fee and lifts the weight;
+    - the seller stays with probability S(t) = exp(-sum of its daily hazards): the
+      onboarding hazard until its first value (day ``activation_due``, never for
+      some), then base hazard x the experience multiplier of its satisfaction that day.
+    A young seller's satisfaction still follows sales that fall from its hopes to
+    what few reviews bring, and an older one's rises as reviews accumulate: the
+    hazard path, not today's hazard, is what the seller will live through.
+    Value = sum over days t < H of (commission + fees) x S(t) x exp(-d t).
+    """
+    m, d = model.market, model.discount_per_day
+    conf, neutral = m.sellers, m.satisfaction.neutral
+    horizon = int(model.cfg.metrics.ltv_horizon_days)
+    effects = bool(model.cfg.experience_effects)
+    out = np.zeros(side.n)
+    now = np.flatnonzero(side.alive)
+    if now.size == 0:
+        return out
+    recent = model.ledger.rows[-NEWCOMER_WINDOW_DAYS:]
+    joins_per_day = float(np.mean([r.get("sellers_joined", 0) for r in recent])) if recent else 0.0
+    last = model.ledger.rows[-MONTH_DAYS:]
+    orders_per_day = float(np.mean([r.get("sellers_orders", 0) for r in last])) if last else 0.0
+    sales_per_day = float(np.mean([r.get("sellers_sales", 0.0) for r in last])) if last else 0.0
+    newcomers = np.flatnonzero(side.join_day > model.day - NEWCOMER_WINDOW_DAYS) if joins_per_day > 0 else now[:0]
+    ids = np.concatenate([now, newcomers])
+    mine = slice(0, now.size)            # today's sellers; the rest stand for newcomers (weights only)
+    # days from today (newcomers: from joining) until first value (0: activated; inf: never)
+    due = side.activation_due[ids].astype(np.float64)
+    first_value = np.where(side.activation_day[now] >= 0, 0.0,
+                           np.where(due[mine] == NEVER, np.inf, np.maximum(due[mine] - model.day, 0.0)))
+    new_start = np.where(side.activation_day[newcomers] >= 0, side.activation_day[newcomers], due[now.size:])
+    first_value = np.concatenate([first_value, np.where(new_start == NEVER, np.inf,
+                                                        new_start - side.join_day[newcomers])])
+    quality = side.quality[ids].astype(np.float64)
+    price = side.price_level[ids].astype(np.float64)
+    segment = side.segment[ids]
+    stars = sellers_rules.expected_stars(quality)
+    hoped = sellers_rules.expected_sales(side, ids, m)
+    # today's sellers start from their state; newcomers as init_traits starts them
+    present = np.arange(ids.size) < now.size
+    reviews = np.where(present, side.rating_count[ids], 0.0).astype(np.float64)
+    star_sum = np.where(present, side.rating_sum[ids], 0.0).astype(np.float64)
+    sales_rate = np.where(present, side.sales_value_rate[ids], hoped)
+    sat = np.where(present, model.behaviour_satisfaction("sellers")[ids],
+                   m.satisfaction.initial_mean if effects else neutral).astype(np.float64)
+    holds = {p: np.where(present, getattr(side, p)[ids], False).astype(np.float64) for p in sellers_rules.PRODUCTS}
+    base = side.base_hazard[ids].astype(np.float64)
+    outside = side.outside_option[ids].astype(np.float64)
+    survival = np.ones(ids.size)
+    reviews_per_order = float(side.rating_count.sum()) / max(float(side.orders.sum()), 1.0)
+    # sales per order of unit quality and price level: the side's fill rate x order value
+    listed = np.flatnonzero(side.alive & (side.activation_day >= 0))
+    weight_today = sellers_rules.expected_choice_weight(
+        side.rating_sum[listed].astype(np.float64), side.rating_count[listed].astype(np.float64),
+        side.price_level[listed].astype(np.float64), side.segment[listed],
+        {p: getattr(side, p)[listed].astype(np.float64) for p in sellers_rules.PRODUCTS}, conf)
+    unit_orders = orders_per_day * float((weight_today * side.quality[listed] * side.price_level[listed]).sum()
+                                         / max(float(weight_today.sum()), 1e-300))
+    sales_per_order = sales_per_day / unit_orders if unit_orders > 0 else 0.0
+    fees = np.array([getattr(conf, p).fee_per_day for p in sellers_rules.PRODUCTS])
+    starts = np.arange(0, horizon, STEP_DAYS)
+    demand = demand_path(model, starts)
+    entrants = 0.0       # newcomers' expected total weight
+    value = np.zeros(now.size)
+    onboarding_hazard = conf.onboarding.unactivated_hazard
+    for t, demand_t in zip(starts, demand):
+        span = min(STEP_DAYS, horizon - t)
+        active = first_value < t + span / 2.0
+        weight = sellers_rules.expected_choice_weight(star_sum, reviews, price, segment, holds, conf)
+        live_weight = weight * survival * active
+        if newcomers.size:
+            entrants += joins_per_day * float(live_weight[now.size:].mean()) * span
+        total = float(live_weight[mine].sum()) + entrants
+        orders = np.where(active, weight / total, 0.0) * orders_per_day * demand_t if total > 0 else np.zeros(ids.size)
+        sales = sales_per_order * orders * quality * price
+        product_fees = sum(f * holds[p] for f, p in zip(fees, sellers_rules.PRODUCTS))
+        hazard = np.where(active, base * experience_multiplier(sat, neutral, -conf.churn.satisfaction_sensitivity),
+                          onboarding_hazard)
+        value += ((conf.commission * sales + product_fees) * survival * _days_sum(hazard + d, span))[mine] * math.exp(
+            -d * t)
+        if effects:
+            level = sellers_rules.expected_sales_experience_level(sales_rate, sales, price, product_fees,
+                                                                  outside, conf, neutral, m)
+            sat = np.where(active, level + (sat - level) * (1.0 - conf.experience_learning_rate) ** span, sat)
+        for p in sellers_rules.PRODUCTS:
+            # a two-state chain at today's daily take-up and cancel chances
+            pc = getattr(conf, p)
+            up = sellers_rules.take_up_rate(pc, sat, sales_rate / np.maximum(hoped, 1e-12), neutral)
+            down = sellers_rules.cancel_rate(pc, sat, sellers_rules.product_value_at(sales_rate, conf, p), neutral)
+            switch = up + down
+            steady = up / np.where(switch > 0, switch, 1.0)
+            holds[p] = np.where(active, steady + (holds[p] - steady) * np.exp(-switch * span), holds[p])
+        sales_rate = sales + (sales_rate - sales) * (1.0 - 1.0 / conf.sales_window_days) ** span
+        new_reviews = reviews_per_order * orders * span
+        reviews += new_reviews
+        star_sum += new_reviews * stars
+        survival *= np.exp(-hazard * span)
+    out[now] = value
+    return out
 
 
 def _margin_per_completed_order(model, column: str) -> float:

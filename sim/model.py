@@ -380,7 +380,7 @@ class Marketplace(mesa.Model):
             self._sales_today = np.bincount(s_ok, weights=basket[ok], minlength=sellers.n)   # currency
             # buyers review sellers: success 4-5 by quality, failure 1-2
             u = self.streams.uniform("orders.seller_review", day, ids, sub=0)
-            stars = np.where(success, 4.0 + (u < sellers.quality[np.maximum(seller, 0)]), 1.0 + (u < 0.5))
+            stars = sellers_rules.review_stars(success, u, sellers.quality[np.maximum(seller, 0)])
             # Diners review the restaurant only when the order reached them or failed at the seller:
             # a courier who never came is not the restaurant's fault.
             reviewed = (seller != NO_MATCH) & ((driver != NO_MATCH) if self.has("drivers") else True)
