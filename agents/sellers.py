@@ -318,7 +318,6 @@ def expected_choice_weight(rating_sum: np.ndarray, rating_count: np.ndarray, pri
 
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)
-_NOISE_NODES, _NOISE_WEIGHTS = _NODES[:, None], (_WEIGHTS / _WEIGHTS.sum())[:, None]
 """Gauss-Hermite nodes and weights of a standard normal (9 points), for
 :func:`expected_sales_experience_level`."""
 
@@ -341,10 +340,31 @@ def expected_sales_experience_level(sales_rate: np.ndarray, sales_today: np.ndar
                 / (2.0 * conf.sales_window_days - 1.0))
     mean = np.maximum(sales_rate, 1e-12)
     sigma2 = np.log1p(variance / mean ** 2)
-    draws = mean * np.exp(np.sqrt(sigma2) * _NOISE_NODES - sigma2 / 2.0)   # (nodes, sellers)
-    levels = sales_experience_level(draws * (1.0 - conf.commission) - fees, outside_option,
-                                    conf.sales_sensitivity, neutral)
-    return (_NOISE_WEIGHTS * levels).sum(axis=0)
+    shape = np.broadcast_shapes(np.shape(mean), np.shape(sigma2), np.shape(fees), np.shape(outside_option))
+    mean, sigma2, fees, outside_option = (np.ascontiguousarray(np.broadcast_to(a, shape), dtype=np.float64).ravel()
+                                          for a in (mean, sigma2, fees, outside_option))
+    # compiled: the LTV forecast calls this every week of a 3-year horizon for every seller, and
+    # numpy's (nodes x sellers) temporaries made it most of a large run's summary time
+    level = _mean_level_kernel(mean, sigma2, 1.0 - conf.commission, fees, outside_option,
+                               float(conf.sales_sensitivity), neutral / (1.0 - neutral), _NODES,
+                               _WEIGHTS / _WEIGHTS.sum())
+    return level.reshape(shape)
+
+
+@njit(cache=True)
+def _mean_level_kernel(mean, sigma2, keep, fees, outside_option, sensitivity, odds, nodes, weights):
+    """:func:`sales_experience_level` averaged over log-normal recent sales (mean, log-variance sigma2) at
+    the Gauss-Hermite ``nodes``; ``keep`` = 1 - commission, ``odds`` = neutral / (1 - neutral)."""
+    out = np.empty(mean.size)
+    for i in range(mean.size):
+        spread = np.sqrt(sigma2[i])
+        total = 0.0
+        for j in range(nodes.size):
+            net = mean[i] * np.exp(spread * nodes[j] - sigma2[i] / 2.0) * keep - fees[i]
+            boosted = (max(net, 0.0) / outside_option[i]) ** sensitivity * odds
+            total += weights[j] * (boosted / (1.0 + boosted))
+        out[i] = total
+    return out
 
 
 def sales_experience_level(net_income: np.ndarray, outside_option: np.ndarray, sensitivity: float,
