@@ -478,7 +478,7 @@ def cs_side_summary(model, side: Side, daily) -> dict:
         st = ops.state[name]
         out["tickets"] = int(st.tickets.sum())
         alive = side.alive
-        band = ops._band(st.health)[alive]
+        band = ops.health.band(st.health)[alive]
         for code, label in enumerate(("red", "yellow", "green")):
             out[f"health_{label}_end"] = _finite(np.mean(band == code)) if band.size else None
         out["won_back"] = int(sum(r[0].size for r in ops.returns.get(name, [])))

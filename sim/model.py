@@ -34,7 +34,7 @@ from agents.lifecycle import (
 from sim import config_hook
 from sim.attraction import Attraction
 from sim.config import Config
-from sim.cs import CSOps
+from sim.cs import CSOperations
 from sim.matching import NO_MATCH, choose_sellers, dispatch
 from sim.metrics import MONTH_DAYS, DailyLedger, RevenueBook, survey
 from sim.policy_hook import build_policies
@@ -103,7 +103,7 @@ class Marketplace(mesa.Model):
                 buyers_rules.start_purchasing(side, ids, 0.0, self.streams)
         if policies is None:
             policies = build_policies(cfg.policy, cfg.market, cfg.cs)
-        self.cs = CSOps(self, policies)
+        self.cs = CSOperations(self, policies)
 
     def set_policies(self, policy_cfg: dict) -> None:
         """Replace the active CS policies ({name: params}, as cfg.policy), e.g. after a warm-up branch.
@@ -470,7 +470,7 @@ class Marketplace(mesa.Model):
 
     # 7. CS operations
     def _cs_operations(self, day: int) -> None:
-        """Tickets to the desk, health, policies (sim/cs.py); the day's CS figures and costs."""
+        """Tickets to the desk, health, policies (sim/cs/); the day's CS figures and costs."""
         t = self.today
         t.update(self.cs.operate(day, self._events))
         t.update(self.cs.costs_today())
