@@ -50,9 +50,10 @@ def main(overrides: list[str]) -> None:
         timed(model, step, step)
     from sim import model as model_module  # demand (step 3) is a function of agents/buyers.py
     timed(model_module.buyers_rules, "purchase_intentions", "purchase_intentions")
-    if model.cs.desk is not None:
-        timed(model.cs.desk, "submit", "  desk.submit")
-        timed(model.cs.desk, "advance", "  desk.advance")
+    desk = model.cs.ticketing.desk
+    if desk is not None:
+        timed(desk, "submit", "  desk.submit")
+        timed(desk, "advance", "  desk.advance")
     start = time.process_time()
     model.run_until(cfg.days)
     total = time.process_time() - start

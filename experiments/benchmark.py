@@ -58,7 +58,7 @@ SINGLE_THREAD_ENV = {name: "1" for name in (
     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
 _MARKER = "@@BENCH@@"
 
-# Targets of issue 18 (measured here, never asserted in unit tests).
+# Performance targets (measured here, never asserted in unit tests).
 TARGET_GOODS_1M = 80e6          # agent-days/s, goods, 1M buyers, 365 days, no policy
 TARGET_DELIVERY_1M = 30e6       # agent-days/s, delivery, 1M buyers, every policy
 TARGET_RATIO_100K = 100.0       # engine / Mesa reference at 100k buyers
@@ -66,7 +66,7 @@ TARGET_RATIO_10K = 20.0         # engine / Mesa reference at 10k buyers
 TARGET_GOODS_10M = 50e6         # agent-days/s, goods, 10M buyers and 1M sellers, 365 days, one process
 TARGET_BYTES_PER_AGENT_10M = 300.0  # whole-process peak RSS per agent ever created, goods 10M
 TARGET_WHOLE_PROCESS = 1.25     # `twosided run market=goods scale=large` wall time / the bench's goods-1M time
-# Issue 5's, kept: agent-days/s at 1M within 20% of 100k
+# Linear scaling: agent-days/s at 1M within 20% of 100k
 TARGET_SCALING = 0.20
 WHOLE_PROCESS_COMMAND = ["market=goods", "scale=large"]   # `twosided run` arguments; the config of goods-1M
 
@@ -370,7 +370,7 @@ def machine() -> str:
 
 
 def target_checks(results: list[dict]) -> list[tuple[str, str, bool | None]]:
-    """Issue 18's targets (and issue 5's scaling) against the results: (target, measured, met?); None: not run."""
+    """The performance targets (speed, memory, scaling) against the results: (target, measured, met?); None: not run."""
     by = {r["name"]: r for r in results}
     out = []
 
@@ -413,7 +413,7 @@ def target_checks(results: list[dict]) -> list[tuple[str, str, bool | None]]:
         out.append((target, f"{ratio:.2f}x ({process['seconds']:.1f} s whole process, {simulation['seconds']:.1f} s "
                     "simulated)", ratio <= TARGET_WHOLE_PROCESS))
     g1m, g100k = rate("goods-1M"), rate("goods-100k")
-    out.append(("(issue 5) linear scaling: goods 1M within 20% of 100k (agent-days/s)",
+    out.append(("linear scaling: goods 1M within 20% of 100k (agent-days/s)",
                 f"{g1m / g100k:.2f} of 100k" if g1m and g100k else "not run",
                 abs(g1m / g100k - 1) <= TARGET_SCALING if g1m and g100k else None))
     return out

@@ -539,22 +539,6 @@ def engine_transaction_log(overrides: list[str], start: str = "2024-01-01") -> p
                          "amount": np.round(amount[order], 2)})
 
 
-def engine_cohort_survival(overrides: list[str], side: str = "sellers", months: int = 12) -> pd.DataFrame:
-    """Run the Marketplace and return the initial cohort of ``side``: active count at each 30-day month."""
-    from experiments.config import load_config
-    from sim import Marketplace
-
-    cfg = load_config(list(overrides) + [f"days={months * PERIOD_DAYS}"])
-    model = Marketplace(cfg)
-    agents = model.sides[side]
-    initial = np.flatnonzero(agents.join_day == 0)
-    counts = [initial.size]
-    for month in range(1, months + 1):
-        model.run_until(month * PERIOD_DAYS)
-        counts.append(int(np.count_nonzero(agents.alive[initial])))
-    return pd.DataFrame({"period": np.arange(months + 1), "active": counts})
-
-
 # --------------------------------------------------------------------------
 # outputs
 # --------------------------------------------------------------------------

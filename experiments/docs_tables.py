@@ -69,10 +69,24 @@ def _policy_effects() -> list[str]:
     return docs_facts.policy_effects_table()
 
 
+def _daily_columns() -> list[str]:
+    from sim.columns import DAILY_COLUMNS
+
+    lines = ["| column | unit | sides | meaning |", "|---|---|---|---|"]
+    for c in DAILY_COLUMNS:
+        if "{side}" in c.name:
+            sides = ", ".join(c.sides)
+        else:
+            sides = f"markets with {c.needs}" if c.needs else "every market"
+        lines.append(f"| `{c.name}` | {c.unit} | {sides} | {c.description} |")
+    return lines
+
+
 TABLES: dict[str, Table] = {
     "pickup_ratio": Table("model.md", _pickup_ratio),
     "stylised_facts": Table("model.md", _stylised_facts, slow=True),
     "policy_effects": Table("policies.md", _policy_effects, slow=True),
+    "daily_columns": Table("results.md", _daily_columns),
 }
 
 _BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)

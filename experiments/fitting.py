@@ -229,14 +229,6 @@ def gamma_gamma_fit(x, mean_value) -> Fit:
     return fit_log_params(loglik, GAMMA_GAMMA, starts, n)
 
 
-def gamma_gamma_conditional_mean(params, x, mean_value) -> np.ndarray:
-    """E[value of a transaction | x transactions with mean value m] (needs q > 1)."""
-    p, q, v = (float(t) for t in params)
-    x = np.asarray(x, dtype=float)
-    weight = (q - 1.0) / (p * x + q - 1.0)
-    return weight * p * v / (q - 1.0) + (1.0 - weight) * np.asarray(mean_value, float)
-
-
 # --------------------------------------------------------------------------
 # shifted-beta-geometric
 # --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Steady-state pickup distance against the torus law, for each repositioning rule.
 
-The nested baseline of dispatch (DESIGN.md section 7): the distance from a
+The nested baseline of dispatch (docs/model.md, matching): the distance from a
 request to the nearest of n idle drivers placed uniformly on the unit torus
 has mean E[D](n) = Gamma(n + 1) / (2 Gamma(n + 1.5)), about 0.5 / sqrt(n)
 (:func:`sim.spatial.expected_nearest_distance`). Dispatch itself breaks the

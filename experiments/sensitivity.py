@@ -35,14 +35,6 @@ from experiments.study_settings import SIM_MODEL, check_sensitivity_settings, ge
 # ---------------------------------------------------------------- settings
 
 
-def parameter_overrides(parameters, values) -> list[str]:
-    """Config overrides for one point: ``["cs.staff=3", "market.sellers.commission=0.12"]``."""
-    out = []
-    for spec, value in zip(parameters, values):
-        out.append(f"{spec['name']}={format_value(spec, value)}")
-    return out
-
-
 def format_value(spec, value):
     kind = spec.get("type", "float")
     if kind == "int":

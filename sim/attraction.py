@@ -1,7 +1,7 @@
 """What a prospective joiner of each side would see of the other sides, in absolute terms.
 
-The cross-side network effect (DESIGN section 2, "joiners react to what the
-other side offers in absolute terms"): organic sign-ups of a side scale with
+The cross-side network effect (docs/model.md: joiners react to what the
+other side offers in absolute terms): organic sign-ups of a side scale with
 ``attraction ** network_elasticity``, where attraction is the market's recent
 offer to that side against a fixed reference in the same units, never against
 the market's own starting size:

@@ -1,4 +1,4 @@
-"""Metric definitions (DESIGN section 4): one module, so every number means one thing.
+"""Metric definitions (docs/model.md, Metrics): one module, so every number means one thing.
 
 Units: days, currency, shares in [0, 1], NPS in points (-100 to 100).
 """
@@ -14,41 +14,39 @@ from agents import drivers as drivers_rules
 from agents import sellers as sellers_rules
 from agents.base import CHANNEL, NEVER, Side
 from agents.lifecycle import discounted_to_join_day, experience_multiplier
+from sim.columns import Column
 from sim.streams import Streams
 
 MONTH_DAYS = 30
 
 
 class DailyLedger:
-    """The day's figures, one dict per day (becomes daily.parquet)."""
+    """The day's figures, one dict per day (becomes daily.parquet), checked against the declared columns.
+
+    :meth:`expect` sets the columns every day must have (sim/columns.py
+    ``daily_columns``); :meth:`append` then refuses a day with an undeclared
+    figure or without a declared one (one comparison of key sets per day).
+    """
 
     def __init__(self):
         self.rows: list[dict] = []
+        self.columns: dict[str, Column] = {}
+
+    def expect(self, columns: dict[str, Column]) -> None:
+        """From now on every day has exactly ``columns`` ({name: declaration})."""
+        self.columns = dict(columns)
 
     def append(self, row: dict) -> None:
+        """Record one day's figures; ValueError naming the columns that are not as declared."""
+        if self.columns and row.keys() != self.columns.keys():
+            undeclared = sorted(set(row) - set(self.columns))
+            missing = sorted(set(self.columns) - set(row))
+            raise ValueError(
+                f"day {row.get('day')}: the daily figures do not match the columns declared in sim/columns.py "
+                f"(DAILY_COLUMNS): undeclared {undeclared or 'none'}, missing {missing or 'none'}. Declare a new "
+                "figure there with its unit, and write every declared one every day (a policy books its costs "
+                "under its own name: cs_cost_<policy>).")
         self.rows.append(dict(row))
-
-
-EXPANSION_DAILY_COLUMNS = {
-    # sellers' paid products (agents/sellers.py PRODUCTS), per product p in premium, promoted
-    "sellers_{p}": "sellers holding the product at the end of the day (alive), count",
-    "sellers_{p}_taken": "take-ups today, on the seller's own or accepting a CS offer, count",
-    "sellers_{p}_cancelled": "cancellations today by sellers who stay on the marketplace (contraction), count",
-    "sellers_{p}_ended": "products ended today because the seller left the marketplace, count",
-    # on the last day of each 30-day month, NaN on other days
-    "sellers_expanded_accounts": "sellers who took up any paid product during the month, count",
-}
-"""Daily columns of the paid products and expansion (daily.parquet), with their units. For every product,
-sellers_{p} today - yesterday = taken - cancelled - ended."""
-
-
-def expansion_columns(products) -> dict[str, str]:
-    """EXPANSION_DAILY_COLUMNS with {p} filled in for each product: {column: meaning and unit}."""
-    out = {}
-    for key, text in EXPANSION_DAILY_COLUMNS.items():
-        for p in (products if "{p}" in key else ("",)):
-            out[key.format(p=p)] = text
-    return out
 
 
 class RevenueBook:
@@ -557,7 +555,7 @@ def _margin_per_completed_order(model, column: str) -> float:
 
 
 def side_summary(model, side: Side, daily) -> dict:
-    """Headline metrics of one side (see DESIGN section 4)."""
+    """Headline metrics of one side (docs/model.md, Metrics)."""
     days = model.day
     name = side.name
     acquired = side.channel != CHANNEL["initial"]
@@ -621,7 +619,7 @@ def cs_side_summary(model, side: Side, daily) -> dict:
         st = ops.state[name]
         out["tickets"] = int(st.tickets.sum())
         alive = side.alive
-        band = ops._band(st.health)[alive]
+        band = ops.health.band(st.health)[alive]
         for code, label in enumerate(("red", "yellow", "green")):
             out[f"health_{label}_end"] = _finite(np.mean(band == code)) if band.size else None
         out["won_back"] = int(sum(r[0].size for r in ops.returns.get(name, [])))

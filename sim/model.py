@@ -1,6 +1,6 @@
 """The Marketplace: a mesa.Model whose step() is one simulated day.
 
-The day, in order (DESIGN section 2): acquisition, onboarding, demand,
+The day, in order (docs/model.md, process overview): acquisition, onboarding, demand,
 matching, outcomes, experience, CS operations, churn, metrics. Sides are
 structs of arrays (agents/); every random draw comes from the run's named
 counter-based streams (sim/streams.py), so arms that differ only in policy
@@ -33,8 +33,9 @@ from agents.lifecycle import (
 )
 from sim import config_hook
 from sim.attraction import Attraction
+from sim.columns import daily_columns
 from sim.config import Config
-from sim.cs import CSOps
+from sim.cs import CSOperations
 from sim.matching import NO_MATCH, choose_sellers, dispatch
 from sim.metrics import MONTH_DAYS, DailyLedger, RevenueBook, survey
 from sim.policy_hook import build_policies
@@ -92,6 +93,7 @@ class Marketplace(mesa.Model):
             self.sides[side] = _SIDE_RULES[side].new_side(capacity=int(size * 1.5) + 16)
             self._join(side, size, channel="initial", cac=0.0)
         self.ledger = DailyLedger()
+        self._columns_for: tuple | None = None   # the policies the ledger's columns were declared for
         self.revenue_book = RevenueBook()
         self.attraction = Attraction(cfg.market)
         self.today: dict[str, float] = {}
@@ -103,7 +105,7 @@ class Marketplace(mesa.Model):
                 buyers_rules.start_purchasing(side, ids, 0.0, self.streams)
         if policies is None:
             policies = build_policies(cfg.policy, cfg.market, cfg.cs)
-        self.cs = CSOps(self, policies)
+        self.cs = CSOperations(self, policies)
 
     def set_policies(self, policy_cfg: dict) -> None:
         """Replace the active CS policies ({name: params}, as cfg.policy), e.g. after a warm-up branch.
@@ -119,6 +121,13 @@ class Marketplace(mesa.Model):
         self.cs.set_policies(policies)
 
     # -- helpers ---------------------------------------------------------
+    def _expect_columns(self) -> None:
+        """Tell the ledger the daily columns of this market with today's policies (sim/columns.py)."""
+        names = tuple(p.name for p in self.cs.policies)
+        if names != self._columns_for:
+            self._columns_for = names
+            self.ledger.expect(daily_columns(self.sides, names))
+
     def has(self, side: str) -> bool:
         """Whether this market has the side ("buyers", "sellers", "drivers")."""
         return side in self.sides
@@ -470,7 +479,7 @@ class Marketplace(mesa.Model):
 
     # 7. CS operations
     def _cs_operations(self, day: int) -> None:
-        """Tickets to the desk, health, policies (sim/cs.py); the day's CS figures and costs."""
+        """Tickets to the desk, health, policies (sim/cs/); the day's CS figures and costs."""
         t = self.today
         t.update(self.cs.operate(day, self._events))
         t.update(self.cs.costs_today())
@@ -527,6 +536,7 @@ class Marketplace(mesa.Model):
             t["sellers_expanded_accounts"] = math.nan if expanded is None else expanded
         t["net_contribution"] = (t["take_revenue"] - t["payment_costs"] - t["marketing_cost"] - t["cs_cost"]
                                  - t["incentive_cost"])
+        self._expect_columns()
         self.ledger.append(t)
         self.attraction.record(t, self.sides)
         self._census_cache = morning   # tomorrow's acquisition starts from tonight's state

@@ -1,16 +1,27 @@
-"""Tests of CS operations (sim/cs.py): observable view, health, desk in the loop, costs, CRN, snapshots."""
+"""Tests of CS operations (sim/cs/): observable view, health, desk in the loop, costs, CRN, snapshots."""
 import dataclasses
 import math
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 
 from agents.base import Side
 from experiments.config import load_config
 from policies.base import Policy
 from sim import ConfigError, Marketplace
-from sim.cs import LatentAccessError, ObservableView, auc
+from sim.cs import LatentAccessError, ObservableView
 from sim.metrics import monthly_churn_series
+
+
+def auc(score, label) -> float:
+    """Area under the ROC curve of ``score`` for binary ``label`` (Mann-Whitney, ties averaged)."""
+    score, label = np.asarray(score, float), np.asarray(label, bool)
+    n1, n0 = np.count_nonzero(label), np.count_nonzero(~label)
+    if n1 == 0 or n0 == 0:
+        return math.nan
+    ranks = rankdata(score)
+    return float((ranks[label].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 @pytest.fixture(scope="module")
@@ -25,21 +36,21 @@ def tiny_run():
 def test_view_refuses_latent_state(tiny_run):
     model, _ = tiny_run
     for side in model.sides:
-        view = model.cs.view(side)
+        view = model.cs.actions.view(side)
         for latent in ("satisfaction", "churn_threshold", "base_hazard", "cum_hazard", "activation_due"):
             with pytest.raises(LatentAccessError, match="latent"):
                 getattr(view, latent)
     with pytest.raises(LatentAccessError):
-        model.cs.view("drivers").quality
+        model.cs.actions.view("drivers").quality
     with pytest.raises(LatentAccessError):
-        model.cs.view("drivers").unfair_low_ratings
+        model.cs.actions.view("drivers").unfair_low_ratings
     with pytest.raises(LatentAccessError):
-        model.cs.view("buyers").purchase_rate
+        model.cs.actions.view("buyers").purchase_rate
 
 
 def test_view_is_read_only_copies(tiny_run):
     model, _ = tiny_run
-    view = model.cs.view("sellers")
+    view = model.cs.actions.view("sellers")
     health = view.health
     with pytest.raises(ValueError):
         health[0] = 0.0
@@ -48,8 +59,8 @@ def test_view_is_read_only_copies(tiny_run):
     assert not np.shares_memory(view.orders, model.sides["sellers"].orders)
     # buyers' silent drop-out is not observable
     assert view.alive.sum() == model.sides["sellers"].alive.sum()
-    assert model.cs.view("buyers").alive.all()
-    assert (model.cs.view("buyers").churn_day == -1).all()
+    assert model.cs.actions.view("buyers").alive.all()
+    assert (model.cs.actions.view("buyers").churn_day == -1).all()
 
 
 class _Peeker(Policy):
@@ -76,7 +87,7 @@ def test_health_range_bands_and_daily_columns(tiny_run):
     model, result = tiny_run
     daily = result.daily
     for side in model.sides:
-        h = model.cs.view(side).health[model.sides[side].alive]
+        h = model.cs.actions.view(side).health[model.sides[side].alive]
         assert np.nanmin(h) >= 0 and np.nanmax(h) <= 100
         bands = daily[[f"{side}_health_red", f"{side}_health_yellow", f"{side}_health_green"]].sum(axis=1)
         vectors = daily[[f"{side}_vector_negative", f"{side}_vector_neutral", f"{side}_vector_positive"]].sum(axis=1)
@@ -85,7 +96,7 @@ def test_health_range_bands_and_daily_columns(tiny_run):
         at_cs_step = daily.loc[weekly, f"{side}_active"] + daily.loc[weekly, f"{side}_churned"]
         assert (bands[weekly] <= at_cs_step).all() and (bands[weekly] >= 0.9 * at_cs_step).all()
         assert (bands == vectors).all()
-        assert set(model.cs.view(side).band[model.sides[side].alive]) <= {-1, 0, 1, 2}
+        assert set(model.cs.actions.view(side).band[model.sides[side].alive]) <= {-1, 0, 1, 2}
     assert daily["sellers_health_red"].sum() > 0 and daily["sellers_health_green"].sum() > 0
 
 
@@ -99,7 +110,7 @@ def test_health_predicts_churn_better_than_chance():
     model = Marketplace(cfg)
     model.run_until(90)
     sellers = model.sides["sellers"]
-    health = model.cs.view("sellers").health
+    health = model.cs.actions.view("sellers").health
     ids = np.flatnonzero(sellers.alive & ~np.isnan(health))
     health = health[ids]
     model.run_until(120)
@@ -297,7 +308,7 @@ def test_a_touch_never_activates_an_agent_who_would_never_activate():
     due_before = s.activation_due[pending].copy()
     quality_before = s.onboarding_quality[waiting].copy()
     day = model.cs.day = model.day - 1     # the calls of the last simulated day's CS operations
-    model.cs.contact(caller, "sellers", waiting, cost_each=0.0, level=0.9, weight=0.5, onboarding_fix=1.0)
+    model.cs.actions.contact(caller, "sellers", waiting, cost_each=0.0, level=0.9, weight=0.5, onboarding_fix=1.0)
     # the gap is closed for every waiting agent, but only those whose first value was coming get it sooner
     assert (s.onboarding_quality[waiting] >= quality_before).all() and np.allclose(s.onboarding_quality[waiting], 1)
     assert (s.activation_due[never] == NEVER).all()
@@ -319,9 +330,9 @@ def test_onboarding_fix_shortens_the_remaining_time_by_the_onboarding_model():
     ids = s.add(400)      # agents waiting for first value, 40 days from now, at quality 0.3
     s.alive[ids], s.join_day[ids], s.activation_day[ids] = True, model.day, -1
     s.onboarding_quality[ids], s.activation_due[ids] = 0.3, model.day + 40
-    model.cs._grow_state()
+    model.cs.grow_state()
     model.cs.day = model.day
-    model.cs.contact(caller, "sellers", ids, cost_each=0.0, level=0.5, weight=0.0, onboarding_fix=0.5)
+    model.cs.actions.contact(caller, "sellers", ids, cost_each=0.0, level=0.5, weight=0.0, onboarding_fix=0.5)
     ratio = float(mean_ttfv_days(0.65, ob) / mean_ttfv_days(0.3, ob))
     remaining = s.activation_due[ids] - model.day
     assert set(np.unique(remaining)) <= {math.floor(40 * ratio), math.ceil(40 * ratio)}
@@ -339,8 +350,9 @@ def test_csat_after_a_touch_follows_the_agents_state():
     unhappy, happy = alive[:150], alive[150:300]
     s.satisfaction[unhappy], s.satisfaction[happy] = 0.2, 0.9
     cs.start_day(model.day)
-    touched = cs.contact(caller, "sellers", np.concatenate([unhappy, happy]), cost_each=0.0, level=0.85, weight=0.3)
-    answers = cs._touch_answers["sellers"][0]
+    touched = cs.actions.contact(caller, "sellers", np.concatenate([unhappy, happy]), cost_each=0.0, level=0.85,
+                                 weight=0.3)
+    answers = cs.touch_answers["sellers"][0]
     # the answer is the agent's satisfaction after the call, with the survey noise of conf
     after = s.satisfaction[touched]
     noise = model.streams.normal("cs.touch_csat", model.day, touched)
@@ -402,7 +414,7 @@ def test_reviewer_with_perfect_evidence_decides_as_the_truth_would(kind):
     expected = _truth_based_decisions(model, kind, tid)
     twin = model.branch()      # deciding changes the drivers: do it on a copy
     policy = twin.cs.policies[0]
-    penalty = policy.on_tickets(twin.day, twin.cs, _finished(twin, tid))
+    penalty = policy.on_tickets(twin.day, twin.cs.actions, _finished(twin, tid))
     assert np.array_equal(penalty == 0, expected)
     assert np.array_equal(penalty[~expected], np.full(np.count_nonzero(~expected), policy.denied_penalty))
     assert 0 < expected.sum() < expected.size
@@ -423,16 +435,16 @@ def test_reviewer_decides_on_evidence_not_on_the_truth():
     drivers.quality[[clean, smeared]] = 0.99
     drivers.rating_count[[clean, smeared]] = 40
     drivers.low_ratings[clean], drivers.low_ratings[smeared] = 1, 20
-    assert cs.review_findings(_finished(model, tid), 0.0).tolist() == [True, False]
-    assert cs.review_findings(_finished(model, tid), 1.0).tolist() == [True, True]
+    assert cs.actions.review_findings(_finished(model, tid), 0.0).tolist() == [True, False]
+    assert cs.actions.review_findings(_finished(model, tid), 1.0).tolist() == [True, True]
     # the track record: quality estimated from the share of low ratings net of riders' bad luck
     share = np.array([1, 20]) / 40
-    assert cs._track_record_good(np.array([clean, smeared])).tolist() == list(
+    assert cs.disputes.track_record_good(np.array([clean, smeared])).tolist() == list(
         (1 - share) / (1 - conf.bad_luck_low_rating) >= conf.good_quality)
     # and the decision follows the finding: the smeared good driver is reinstated with the bad ones' chance
     policy = model.cs.policies[0]
     twin = model.branch()
-    kept = twin.cs.policies[0].on_tickets(twin.day, twin.cs, _finished(twin, tid)) == 0
+    kept = twin.cs.policies[0].on_tickets(twin.day, twin.cs.actions, _finished(twin, tid)) == 0
     from sim.streams import ATTRIBUTE_DAY
     u = model.streams.uniform("cs.appeal_decision", ATTRIBUTE_DAY, T["agent"][tid], sub=T["sub"][tid])
     alive = drivers.alive[T["agent"][tid]]
@@ -449,8 +461,8 @@ def test_reviewer_accuracy_between_truth_and_track_record():
     tid = T.add(n)            # disputes made up for the test: many events of the drivers there are
     agents = np.arange(n) % drivers.n
     T["agent"][tid], T["kind"][tid], T["sub"][tid], T["day"][tid] = agents, KIND["rating_dispute"], np.arange(n), 0
-    T["flag"][tid] = ~cs._track_record_good(agents)     # the truth always disagrees with the record here
-    found = cs.review_findings(_finished(model, tid), 0.5)
+    T["flag"][tid] = ~cs.disputes.track_record_good(agents)     # the truth always disagrees with the record here
+    found = cs.actions.review_findings(_finished(model, tid), 0.5)
     agrees = np.mean(found == T["flag"][tid])
     # binomial share of n draws at 0.5: 4 standard errors
     assert abs(agrees - 0.5) < 4 * math.sqrt(0.25 / n)

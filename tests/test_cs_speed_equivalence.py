@@ -1,4 +1,4 @@
-"""The fast paths of CS operations (sim/cs.py, policies/) against straightforward NumPy references.
+"""The fast paths of CS operations (sim/cs/, policies/) against straightforward NumPy references.
 
 Each optimised function is checked, during real runs of small markets
 (delivery with every policy, goods with none), against the plain NumPy
@@ -21,7 +21,8 @@ from policies.proactive_outreach import ProactiveOutreach
 from policies.tech_touch import TechTouch
 from policies.win_back import WinBack
 from sim import Marketplace
-from sim.cs import BANDS, KIND, KINDS, REACTIVE, SIDE_CODE, VECTORS, LatentAccessError, ObservableView, _rank_by_health
+from sim.cs import BANDS, KIND, KINDS, REACTIVE, SIDE_CODE, VECTORS, LatentAccessError, ObservableView
+from sim.cs.health import _rank_by_health
 from sim.streams import combine_keys
 
 ALL_POLICIES = ("policy=[fair_disputes,onboarding_program,proactive_outreach,referral_incentive,segmented,"
@@ -54,7 +55,7 @@ def snapshot(model, name):
         "orders", "activation_day", "join_day", "last_active_day", "survey_answer", "alive")})
     state = SimpleNamespace(**{f: getattr(st, f).copy() for f in (
         "orders_seen", "activity_rate", "health", "health_mean", "open_tickets", "bad_contact_day")})
-    return side, state, cs._rating(name)
+    return side, state, cs.health.rating(name)
 
 
 def ref_compute_health(cs, model, name, day, snap):
@@ -187,7 +188,7 @@ def checked_run(overrides, win_back_buyers=False):
     cs = model.cs
     seen = {"health": 0, "tickets": 0, "targets": 0, "nonempty_targets": 0}
 
-    compute_health = cs.compute_health
+    compute_health = cs.health.compute
 
     def checked_compute_health(day):
         snaps = {name: snapshot(model, name) for name in model.sides}
@@ -198,21 +199,21 @@ def checked_run(overrides, win_back_buyers=False):
             for f in ("orders_seen", "activity_rate", "health", "health_mean"):
                 assert np.array_equal(getattr(st, f), getattr(st_ref, f), equal_nan=True), (day, name, f)
             assert np.array_equal(st.band, band) and np.array_equal(st.vector, vector), (day, name)
-            assert np.array_equal(cs._band(st.health), band)
+            assert np.array_equal(cs.health.band(st.health), band)
             for key, value in counts.items():
-                got = cs._health_counts[key]
+                got = cs.health.counts[key]
                 assert got == value or (math.isnan(got) and math.isnan(value)), (day, key, got, value)
             # the ranking by health: the scored ids in a stable sort of health
             scored = np.flatnonzero(~np.isnan(st.health))
-            assert np.array_equal(cs.view(name).by_health, scored[np.argsort(st.health[scored], kind="stable")])
+            assert np.array_equal(cs.actions.view(name).by_health, scored[np.argsort(st.health[scored], kind="stable")])
         keys = [f"{name}_{k}" for name in model.sides for k in
                 [f"health_{b}" for b in BANDS] + [f"vector_{v}" for v in VECTORS] + ["health_mean"]]
-        assert list(cs._health_counts) == keys     # the daily columns keep their order
+        assert list(cs.health.counts) == keys     # the daily columns keep their order
         seen["health"] += 1
 
-    cs.compute_health = checked_compute_health
+    cs.health.compute = checked_compute_health
 
-    reactive = cs._reactive_tickets
+    reactive = cs.ticketing.raise_reactive
 
     def checked_reactive(day, events):
         side, ids, kind, sub = ref_reactive(cs, model, day, events)
@@ -230,7 +231,7 @@ def checked_run(overrides, win_back_buyers=False):
         assert np.array_equal(T["arrival"][rows], arrival) and np.array_equal(T["service"][rows], service)
         seen["tickets"] += ids.size
 
-    cs._reactive_tickets = checked_reactive
+    cs.ticketing.raise_reactive = checked_reactive
 
     for policy in _leaf_policies(cs.policies):
         if not isinstance(policy, (ProactiveOutreach, TechTouch, WinBack)):
@@ -316,7 +317,7 @@ def test_view_at_equals_the_full_arrays(delivery_run):
     rng = np.random.default_rng(2)
     fields = [f for f in ObservableView.OBSERVABLE if f not in ("n", "alive_ids")]
     for side in model.sides:
-        view = model.cs.view(side)
+        view = model.cs.actions.view(side)
         n = view.n
         for ids in (rng.integers(0, n, 50), np.arange(n), np.empty(0, np.int64), rng.random(n) < 0.2,
                     np.array([3, 3, 1])):
@@ -340,19 +341,20 @@ def test_view_at_equals_the_full_arrays(delivery_run):
 
 def test_allowance_is_what_an_action_would_grant():
     model = Marketplace(load_config(["scale=tiny", "days=1"]))
-    cs = model.cs
+    ops = model.cs
+    cs, book = ops.actions, ops.book
     cs.open_account("a", 30, budget=10.0)
     cs.open_account("b", 7, capacity=4)
     cs.open_account("c", 30)
     assert cs.allowance("a", 0.3) == 33 and cs.allowance("b", 5.0) == 4 and cs.allowance("c", 1.0) == math.inf
     assert cs.allowance("a", 0.0) == math.inf
-    assert cs._grant("a", 5, 0.3) == 5 and cs.allowance("a", 0.3) == 28
-    assert cs._grant("a", 100, 0.3) == 28 and cs.allowance("a", 0.3) == 0
-    assert cs._grant("b", 3, 5.0) == 3 and cs.allowance("b", 5.0) == 1
-    cs.day = 7     # b's period renews
-    spent = cs.accounts["b"].used
-    assert cs.allowance("b", 5.0) == 4 and cs.accounts["b"].used == spent   # nothing booked
-    assert cs._grant("b", 10, 5.0) == 4
+    assert book.grant("a", 5, 0.3) == 5 and cs.allowance("a", 0.3) == 28
+    assert book.grant("a", 100, 0.3) == 28 and cs.allowance("a", 0.3) == 0
+    assert book.grant("b", 3, 5.0) == 3 and cs.allowance("b", 5.0) == 1
+    ops.day = 7     # b's period renews
+    spent = book.accounts["b"].used
+    assert cs.allowance("b", 5.0) == 4 and book.accounts["b"].used == spent   # nothing booked
+    assert book.grant("b", 10, 5.0) == 4
 
 
 def test_seconds_accounting_is_not_part_of_results():

@@ -87,7 +87,7 @@ def _policy(model, **params):
 def test_offers_go_to_healthy_accounts_highest_first_at_staff_cost(scored_model):
     model = scored_model.branch()
     policy = _policy(model, capacity_per_cadence=5)
-    cs = model.cs
+    cs = model.cs.actions
     view = cs.view("sellers")
     ids = policy.targets(cs.day, view, cs.allowance(policy.key, policy.cost_per_offer))
     assert 0 < ids.size <= 5
@@ -97,12 +97,12 @@ def test_offers_go_to_healthy_accounts_highest_first_at_staff_cost(scored_model)
     everyone = policy.targets(cs.day, view)   # without the capacity: every eligible account
     assert ids.size == min(5, everyone.size)
     assert (view.health[everyone].min() if everyone.size else 0) <= health.min()
-    cs.cost_today.clear()
+    model.cs.book.cost_today.clear()
     offered = cs.offer_product(policy, ids, "premium", cost_each=policy.cost_per_offer, accept_prob=1.0,
                                success_sensitivity=0.0, backfire=policy.backfire, account=policy.key)
     minutes = 20.0   # conf/policy/expansion_offers.yaml
     cost = ids.size * minutes / (60 * model.cfg.cs.workday_hours) * model.cfg.cs.staff_cost_per_day
-    assert cs.cost_today[("expansion_offers", "sellers")] == pytest.approx(cost)
+    assert model.cs.book.cost_today[("expansion_offers", "sellers")] == pytest.approx(cost)
     sellers = model.sides["sellers"]
     fresh = ids[~scored_model.sides["sellers"].premium[ids]]
     np.testing.assert_array_equal(np.sort(offered["accepted"]), np.sort(fresh))   # accept_prob 1, no success term
@@ -112,7 +112,7 @@ def test_offers_go_to_healthy_accounts_highest_first_at_staff_cost(scored_model)
 def test_an_offer_to_a_struggling_account_backfires(scored_model):
     model = scored_model.branch()
     policy = _policy(model, min_band="red", min_vector="negative", capacity_per_cadence=1000, cooldown_days=0)
-    cs, sellers = model.cs, model.sides["sellers"]
+    cs, sellers = model.cs.actions, model.sides["sellers"]
     view = cs.view("sellers")
     ids = policy.targets(cs.day, view)
     negative = ids[view.at("vector", ids) == -1]
@@ -135,8 +135,8 @@ def test_acceptance_rises_with_success(scored_model):
     sellers = model.sides["sellers"]
     ids = np.flatnonzero(sellers.alive & ~sellers.premium)
     success = sellers_rules.sales_success(sellers, ids, model.market)
-    got = model.cs.offer_product(policy, ids, "premium", cost_each=0.0, accept_prob=0.3, success_sensitivity=2.0,
-                                 backfire=0.0, account=policy.key)
+    got = model.cs.actions.offer_product(policy, ids, "premium", cost_each=0.0, accept_prob=0.3,
+                                         success_sensitivity=2.0, backfire=0.0, account=policy.key)
     took = np.isin(ids, got["accepted"])
     high = success > np.median(success)
     assert took[high].mean() > took[~high].mean()

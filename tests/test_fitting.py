@@ -14,8 +14,9 @@ import pytest
 from scipy import integrate, special, stats
 
 from experiments import fitting
-from experiments.calibrate import engine_cohort_survival, engine_transaction_log, read_log, summarise, to_transactions
+from experiments.calibrate import PERIOD_DAYS, engine_transaction_log, read_log, summarise, to_transactions
 from experiments.config import load_config
+from sim import Marketplace
 
 PARAMS = (0.243, 30.9, 0.793, 2.426)   # r, alpha (days), a, b: conf/market_base/common.yaml (CDNOW)
 SPEND = (6.25, 3.74, 15.44)            # p, q, v
@@ -160,6 +161,19 @@ def test_bgnbd_and_gamma_gamma_recover_engine_parameters(engine_log):
     repeat = cal.x > 0
     gg = fitting.gamma_gamma_fit(cal.x[repeat], cal.mean_spend[repeat])
     _within(gg, dict(zip(fitting.GAMMA_GAMMA, SPEND)), 2.0)
+
+
+def engine_cohort_survival(overrides: list[str], side: str = "sellers", months: int = 12) -> pd.DataFrame:
+    """Run the Marketplace and return the initial cohort of ``side``: active count at each 30-day month."""
+    cfg = load_config(list(overrides) + [f"days={months * PERIOD_DAYS}"])
+    model = Marketplace(cfg)
+    agents = model.sides[side]
+    initial = np.flatnonzero(agents.join_day == 0)
+    counts = [initial.size]
+    for month in range(1, months + 1):
+        model.run_until(month * PERIOD_DAYS)
+        counts.append(int(np.count_nonzero(agents.alive[initial])))
+    return pd.DataFrame({"period": np.arange(months + 1), "active": counts})
 
 
 @pytest.mark.slow

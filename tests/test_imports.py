@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = sorted(f"{p.parent.name}.{p.stem}" for folder in ("agents", "sim", "policies")
-                 for p in (ROOT / folder).glob("*.py") if p.stem != "__init__")
+MODULES = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                 for folder in ("agents", "sim", "policies") for p in (ROOT / folder).rglob("*.py")
+                 if p != ROOT / folder / "__init__.py")   # sub-packages (sim.cs) and their modules included
 
 
 OURS = ("agents", "sim", "policies", "experiments")

@@ -86,7 +86,7 @@ def test_an_offer_reaches_treated_sellers_only():
     n = model.sides["sellers"].n
     treated = assignment.treated("sellers", np.arange(n), model.day)
     policy = model.cs.policies[0]
-    got = model.cs.offer_product(policy, np.arange(n), "premium", cost_each=0.0, accept_prob=1.0,
+    got = model.cs.actions.offer_product(policy, np.arange(n), "premium", cost_each=0.0, accept_prob=1.0,
                                  success_sensitivity=0.0, backfire=0.0, account=policy.key)
     assert got["offered"].size > 0 and treated[got["offered"]].all()
 

@@ -47,7 +47,7 @@ def test_proactive_outreach_mechanism():
         assert cost == pytest.approx(n * p["minutes_per_touch"] / (60 * m.cfg.cs.workday_hours)
                                      * m.cfg.cs.staff_cost_per_day)
         if day == 7:
-            view = m.cs.view("sellers")
+            view = m.cs.actions.view("sellers")
             health, touched = view.health, view.last_touch_day == 7
             eligible = view.alive & (health < p["max_health"]) & ~touched & (view.last_touch_day < 7 - 28)
             assert touched.sum() == min(p["capacity_per_cadence"], touched.sum() + eligible.sum())

@@ -71,7 +71,7 @@ def test_the_documented_example_calls_new_sellers_within_capacity_at_its_price(c
     policy, = build_policies({"welcome_call": params}, cfg.market, cfg.cs)
     model = Marketplace(cfg, policies=[policy])
     result = model.run()
-    sellers = model.cs.view("sellers")
+    sellers = model.cs.actions.view("sellers")
     touched = np.flatnonzero(sellers.touches > 0)
     assert touched.size > 0 and np.all(sellers.touches[touched] == 1)
     assert np.all(sellers.last_touch_day[touched] - sellers.join_day[touched] < 7)

@@ -118,7 +118,7 @@ def test_every_literal_stream_name_of_the_model_is_declared():
     draws = {"uniform", "exponential", "normal", "gamma", "beta", "lognormal_mean_cv", "poisson", "round_stochastic",
              "bits", "day_key"}
     used = {}
-    for path in [p for folder in ("agents", "sim", "policies") for p in (root / folder).glob("*.py")]:
+    for path in [p for folder in ("agents", "sim", "policies") for p in (root / folder).rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in draws
                     and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
