@@ -32,6 +32,7 @@ writes the files).
 """
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -237,7 +238,7 @@ def counterpart(side: str, market, policies: list) -> str:
     return (targeted or supply)[0]
 
 
-def applicable(design: str, market, policies: list, metric: str = "orders") -> str | None:
+def applicable(design: str, market, policies: list, metric: str) -> str | None:
     """Why ``design`` cannot pilot ``policies`` in ``market`` measuring ``metric`` (None: it can)."""
     targets = {s for p in policies for s in target_sides(p)}
     if design == "two_sided" and metric != "orders":
@@ -345,9 +346,12 @@ def run_task(task: Task) -> dict:
     return out
 
 
+@functools.cache
 def _trade_logging_class():
-    """sim.Marketplace that also counts trades by the counterpart's arm (defined here: the engine knows no pilot
-    analysis; imported on use, as every command imports the engine)."""
+    """sim.Marketplace that also counts trades by the counterpart's arm. Defined here because the engine knows
+    no pilot analysis, and on first use because the commands load the engine lazily (sim/__init__.py). It
+    extends ``Marketplace._settle``, which settles every order of a day at once: the engine has no public
+    per-trade hook."""
     from sim import Marketplace
 
     class TradeLoggingMarketplace(Marketplace):
@@ -444,10 +448,9 @@ def units_table(run: dict, side: str, metric: str, days: int, design: Design) ->
     return _by_unit(frame)
 
 
-def agent_units(agents, metric: str, days: int) -> pd.DataFrame:
-    """The analyst's data from one side's agents (columns unit, treated, join_day, churn_day and the metric's:
-    a run's table or a pilot export): per unit and arm, events (target) and agent-days alive (scale)."""
-    a = agents
+def agent_units(a, metric: str, days: int) -> pd.DataFrame:
+    """The analyst's data from one side's agents ``a`` (columns unit, treated, join_day, churn_day and the
+    metric's: a run's table or a pilot export): per unit and arm, events (target) and agent-days alive (scale)."""
     return _by_unit(pd.DataFrame({"unit": a["unit"], "target": numerator(a, metric, days),
                                   "scale": exposure_days(a["join_day"], a["churn_day"], days),
                                   "treated": a["treated"]}))

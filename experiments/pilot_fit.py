@@ -102,19 +102,16 @@ def parse_args(args: list[str]) -> FitSettings:
             raise ConfigError("argument", arg, "key=value pairs: keys of conf/pilot_fit.yaml ("
                               + ", ".join(values) + ") or model overrides such as market=rides scale=small")
         top = key.split(".", 1)[0]
-        if top == "policy" and key != "policy":
-            policy_overrides[key] = raw   # policy.NAME.KEY: how the pilot ran the policy, checked below
-            continue
         if top not in values:
             model.append(arg)
+            continue
+        if top == "policy" and key != "policy":
+            policy_overrides[key] = _value(key, raw)   # policy.NAME.KEY: how the pilot ran the policy, checked below
             continue
         if (top == "columns") != (key != top) or (top == "columns" and key.split(".", 1)[1] not in COLUMNS):
             raise ConfigError(key, raw, "columns.NAME=THEIR_COLUMN with NAME one of " + ", ".join(COLUMNS)
                               if top == "columns" else f"{top}=VALUE (see conf/pilot_fit.yaml)")
-        try:
-            parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]
-        except Exception:  # noqa: BLE001 - any parse failure is the user's value
-            raise ConfigError(key, raw, f"a value for {key} (see conf/pilot_fit.yaml)") from None
+        parsed = _value(key, raw)
         if top == "columns":
             values["columns"][key.split(".", 1)[1]] = str(parsed)
         else:
@@ -130,12 +127,9 @@ def parse_args(args: list[str]) -> FitSettings:
         raise ConfigError("design", values["design"], "the pilot's design, one of " + ", ".join(FIT_DESIGNS) + why)
     if values["metric"] not in ("auto", *pilot_mod.METRICS):
         raise ConfigError("metric", values["metric"], "auto, or one of " + ", ".join(pilot_mod.METRICS))
-    fit = values["fit"]
-    if fit is not None and (isinstance(fit, str) or not isinstance(fit, list) or not fit
-                            or not all(isinstance(k, str) for k in fit)):
-        fit = [fit] if isinstance(fit, str) and fit else None
-        if fit is None:
-            raise ConfigError("fit", values["fit"], "a list of parameter names, e.g. fit=[reverse_unfair]")
+    fit = [values["fit"]] if isinstance(values["fit"], str) and values["fit"] else values["fit"]
+    if fit is not None and (not isinstance(fit, list) or not fit or not all(isinstance(k, str) for k in fit)):
+        raise ConfigError("fit", values["fit"], "a list of parameter names, e.g. fit=[reverse_unfair]")
     share = values["share"]
     if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1):
         raise ConfigError("share", share, "null (the export's share) or a number strictly between 0 and 1")
@@ -148,9 +142,9 @@ def parse_args(args: list[str]) -> FitSettings:
     if not isinstance(values["progress"], bool):
         raise ConfigError("progress", values["progress"], "true or false")
     prefix = f"policy.{values['policy']}."
-    for key, raw in policy_overrides.items():
+    for key, value in policy_overrides.items():
         if not key.startswith(prefix):
-            raise ConfigError(key, raw, f"policy.{values['policy']}.KEY=VALUE: a parameter of the piloted policy "
+            raise ConfigError(key, value, f"policy.{values['policy']}.KEY=VALUE: a parameter of the piloted policy "
                               "as the pilot ran it (its fitted ones are fit=[...])")
     name = values["name"] or f"{values['policy']}_pilot"
     if not str(name).replace("_", "").isalnum():
@@ -167,8 +161,17 @@ def parse_args(args: list[str]) -> FitSettings:
         period_days=_whole("period_days", values["period_days"], 1, "switchback's period"),
         name=str(name), jobs=_whole("jobs", values["jobs"], 1, "worker processes"), progress=values["progress"],
         out=values["out"], model=model,
-        policy_overrides={k.removeprefix(prefix): OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]
-                          for k, raw in policy_overrides.items()})
+        policy_overrides={k.removeprefix(prefix): value for k, value in policy_overrides.items()})
+
+
+def _value(key: str, raw: str) -> Any:
+    """A command-line value as YAML reads it (numbers, lists, null); ConfigError if it does not parse."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]
+    except Exception:  # noqa: BLE001 - any parse failure is the user's value
+        raise ConfigError(key, raw, f"a value for {key} (see conf/pilot_fit.yaml)") from None
 
 
 # -- the policy's effect sizes ----------------------------------------------------------------------
@@ -350,14 +353,14 @@ def fit_pilot(s: FitSettings) -> tuple[Path, dict]:
     base = policy_config(s, {})
     market = base.market
     policies = build_policies(base.policy, market, base.cs)
-    why = pilot_mod.applicable(s.design, market, policies)
+    metric = "churn" if s.metric == "auto" else s.metric
+    why = pilot_mod.applicable(s.design, market, policies, metric)
     if why is not None:
         raise ConfigError("design", s.design, f"a design that can pilot {s.policy} in market {market.name} ({why})")
     side = pilot_mod.metric_side(s.side, market, policies)
     if s.design in pilot_mod.SIDE_DESIGNS and s.design != side:
         raise ConfigError("design", s.design, f"the side the metric is measured on ({side}; side= chooses it), "
                           "for a pilot that randomised one side")
-    metric = "churn" if s.metric == "auto" else s.metric
     agents, days, share = read_pilot(s, list(market.sides), side)
     observed = observe(agents, metric, days, s, s.pilot)
     candidates = candidate_grid(params, s)
@@ -430,7 +433,7 @@ def arm_yaml(s: FitSettings, arm_values: dict, fitted: dict, observed: dict, met
 def print_summary(out: Path, result: dict) -> None:
     """The fitted values, the observed difference and how to use the arm, on stdout."""
     o = result["observed"]
-    print(f"Observed ({result['design']} pilot of {result['policy']}, {o['side']} {o['metric']}): "
+    print(f"Observed ({result['days']}-day {result['design']} pilot of {result['policy']}, {o['side']} {o['metric']}): "
           f"{o['estimate']:.4g} {o['unit']} ({o['confidence']:.0%} interval {o['ci_low']:.4g} to {o['ci_high']:.4g}; "
           f"{o['units_treated']} treated and {o['units_control']} control units)")
     for name, p in result["parameters"].items():

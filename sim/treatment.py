@@ -41,7 +41,7 @@ from sim.streams import ATTRIBUTE_DAY, Streams, declare_streams
 SIDE_DESIGNS = ("buyers", "sellers", "drivers")
 DESIGNS = (*SIDE_DESIGNS, "clusters", "switchback", "two_sided")
 
-ASSIGN_STREAM = "pilot.assign"     # one draw per (side, agent): its arm in a side design
+ASSIGN_STREAM = "pilot.assign"     # one draw per (side, agent): its arm in a side design and in two_sided
 UNIT_STREAM = "pilot.unit"         # one draw per zone or period: the order in which units are treated
 declare_streams(__name__, (ASSIGN_STREAM, UNIT_STREAM))
 # Where an agent stood when it joined: the streams that drew its position (agents/buyers.py,
