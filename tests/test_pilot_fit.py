@@ -10,7 +10,7 @@ import pytest
 
 from experiments import pilot
 from experiments.cli import main as cli_main
-from experiments.pilot_fit import fit_one
+from experiments.pilot_fit import fit_grid, fit_one, observe, parse_args, read_pilot
 
 OUTREACH = "policy.proactive_outreach."
 # A goods market where weekly outreach calls to buyers move their purchases a lot: buyers nearly alike (r large,
@@ -70,6 +70,35 @@ def test_the_profile_interval_is_where_the_curve_crosses_the_observed_interval()
     assert got["reproduced"]
     missed = fit_one(values, curve, {"estimate": 9.0, "ci_low": 8.0, "ci_high": 10.0})
     assert missed["value"] == missed["low"] == missed["high"] == 2.0 and not missed["reproduced"]
+
+
+def test_two_parameters_keep_every_candidate_inside_the_observed_interval():
+    candidates = [{"a": a, "b": b} for a in (0.0, 1.0) for b in (0.0, 1.0)]
+    simulated = np.array([0.0, 1.0, 1.3, 3.0])               # candidates (a, b) in grid order: about a + b
+    got = fit_grid(candidates, simulated, {"estimate": 1.1, "ci_low": 0.9, "ci_high": 1.5})
+    # nearest: (0, 1), 0.1 away
+    assert (got["a"]["value"], got["b"]["value"]) == (0.0, 1.0)
+    # inside the interval: (0, 1) and (1, 0), so each parameter spans 0-1: the trade-off between them
+    assert (got["a"]["low"], got["a"]["high"], got["b"]["low"], got["b"]["high"]) == (0.0, 1.0, 0.0, 1.0)
+
+
+def test_an_export_with_other_column_names_gives_the_engines_estimate(tmp_path):
+    frame = hand_export(n=60)
+    frame["design"] = "buyers"
+    other = frame.assign(design="clusters", orders=0)      # another design's rows in the same file are left out
+    theirs = pd.concat([frame, other]).rename(columns={"id": "customer", "arm": "group", "orders": "n_orders"})
+    path = tmp_path / "export.csv"
+    theirs.to_csv(path, index=False)
+    settings = parse_args([f"pilot={path}", *FIT, "fit=[weight]", "columns.id=customer", "columns.arm=group",
+                           "columns.orders=n_orders"])
+    agents, days, share = read_pilot(settings, ["buyers", "sellers"], "buyers")
+    assert days == 11 and share == pytest.approx(0.5)      # one past the last churn day; half the buyers treated
+    got = observe(agents, "orders", days, settings, path)
+    mine = {"unit": frame["id"], "treated": frame["arm"] == "treatment", "join_day": frame["join_day"],
+            "churn_day": frame["churn_day"], "orders": frame["orders"]}
+    want = pilot.analyse(pilot.agent_units(mine, "orders", 11), 0.95)
+    assert got["estimate"] == pytest.approx(want["estimate"], rel=1e-12)
+    assert (got["units_treated"], got["units_control"]) == (30, 30)
 
 
 # -- bad input: one paragraph, exit 2, nothing written -------------------------------------------------
