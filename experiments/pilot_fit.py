@@ -379,7 +379,7 @@ def fit_pilot(s: FitSettings) -> tuple[Path, dict]:
     arm_file = Path("arm") / f"{s.name}.yaml"
     arm_values = {**s.policy_overrides, **{k: round(v["value"], 6) for k, v in fitted.items()}}
     inline = f"{s.policy}(" + ",".join(f"{k}={_arm_value(v)}" for k, v in arm_values.items()) + ")"
-    model = " ".join(s.model)
+    model = "".join(f" {override}" for override in s.model)   # the pilot's market, for compare too
     result = {
         "parameters": {k: {"value": v["value"], "low": v["low"], "high": v["high"], "range": list(params[k])}
                        for k, v in fitted.items()},
@@ -394,8 +394,9 @@ def fit_pilot(s: FitSettings) -> tuple[Path, dict]:
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "arm").mkdir(parents=True)
     (partial / arm_file).write_text(arm_yaml(s, arm_values, fitted, observed, metric, side))
-    result["usage"] = (f"TWOSIDED_CONFIG_DIR={final} twosided compare arms=[{s.name}] {model}".rstrip()
-                       + f"\n(or, without the file: twosided compare 'arms=[{inline}]' {model})".rstrip())
+    result["usage"] = (f"TWOSIDED_CONFIG_DIR={final} twosided compare arms=[{s.name}]{model}\n"
+                       f"(or copy {final / arm_file} into your ${USER_CONFIG_ENV}/arm/; or, without the file: "
+                       f"twosided compare 'arms=[{inline}]'{model})")
     (partial / "pilot_fit.json").write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
     for path in sorted(partial.iterdir(), key=lambda p: p.name == "pilot_fit.json"):
         target = final / path.name
