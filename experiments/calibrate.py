@@ -2,6 +2,7 @@
 
     twosided calibrate data=orders.csv [holdout_days=90] [columns.customer=user_id]
         [survival=sellers_cohorts.csv survival_side=sellers] [market=goods name=calibrated] [out=DIR]
+    twosided calibrate pilot=pilot_agents.parquet policy=NAME design=... [fit=[...]]   (experiments/pilot_fit.py)
 
 Reads a transaction log (one row per order: customer, date, amount), counts
 orders by the same customer on the same day as one transaction, fits BG/NBD
@@ -77,7 +78,8 @@ def load_options(args: list[str]):
                                f"Known options: {known}.") from None
     if opts.data is None and opts.survival is None:
         raise CalibrationError("twosided calibrate: nothing to fit. Give data=PATH (a transaction log) "
-                               "and/or survival=PATH (a cohort survival table).")
+                               "and/or survival=PATH (a cohort survival table), or pilot=PATH (a pilot's "
+                               "per-agent export, to fit a policy's effect sizes).")
     for key in ("holdout_days", "replicates", "seed"):
         value = opts[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "replicates" else 0):

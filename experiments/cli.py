@@ -20,8 +20,11 @@ commands:
   bench [--quick] [--out PATH]  performance benchmarks -> a table and bench.json
   calibrate data=PATH  fit BG/NBD + Gamma-Gamma (and sBG: survival=PATH) to a transaction log -> market config,
                        holdout forecast report (holdout_days=N); see docs/calibration.md
+  calibrate pilot=PATH fit a policy's effect sizes to a pilot's per-agent export -> pilot_fit.json and an arm for
+                       compare (policy=fair_disputes design=drivers fit=[reverse_unfair] columns.id=THEIRS
+                       market=rides), see conf/pilot_fit.yaml and docs/pilots.md
   pilot [k=v]          a pilot of a policy under each design vs the rollout's true effect -> report folder
-                       (policy=fair_disputes design=all|buyers|sellers|drivers|clusters|switchback share=0.5
+                       (policy=fair_disputes design=all|buyers|sellers|drivers|clusters|switchback|two_sided share=0.5
                        days=90 replicates=4 out=DIR; other key=value: model overrides), see conf/pilot.yaml
   app [--port N] [--host H]  the interactive teaching page (Mesa SolaraViz) on http://127.0.0.1:8765
   warmup               compile the engine's kernels into numba's cache (make install runs it)
@@ -40,6 +43,8 @@ COMMANDS = {"run": "experiments.run", "compare": "experiments.compare", "collect
             "app": "experiments.app",
             "warmup": "experiments.warmup"}
 
+# A command whose KEY= argument selects another module: `calibrate pilot=PATH` fits effect sizes to a pilot.
+ROUTES = {"calibrate": {"pilot": "experiments.pilot_fit"}}
 
 HELP_FLAGS = ("-h", "--help")
 
@@ -64,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     from experiments.warmup import announce_compiles
 
     announce_compiles()
-    module = importlib.import_module(COMMANDS[command])
+    routes = ROUTES.get(command, {})
+    routed = [routes[key] for key in (arg.partition("=")[0] for arg in args) if key in routes]
+    module = importlib.import_module(routed[0] if routed else COMMANDS[command])
     if any(arg in HELP_FLAGS for arg in args):
         print(getattr(module, "USAGE", None) or module.__doc__)
         return 0

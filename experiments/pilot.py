@@ -17,6 +17,11 @@ For each replicate r (seed + r, common random numbers across all of its runs):
   design's unit of randomisation (agents; zones for clusters; periods for
   switchback) by the delta method for a ratio metric (cluster-experiments'
   DeltaMethodAnalysis).
+* two-sided randomisation (``two_sided``, Johari et al. 2022) randomises every
+  side at once; its estimate is the TSR estimator on trades: completed orders
+  of treated metric-side agents with treated counterparts, against control
+  agents' orders with control counterparts, each scaled by the counterpart
+  arm's share (:func:`units_table`). It measures trades, so only metric=orders.
 
 The metric is a rate per agent-month alive during the pilot (MONTH_DAYS days):
 churn (departures), orders (completed orders or trips) or margin (currency),
@@ -27,6 +32,7 @@ writes the files).
 """
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -50,7 +56,7 @@ ROLLOUT = ("nobody", "everyone")             # the two runs of the rollout truth
 
 _ALLOWED = {
     "policy": "one policy of conf/policy/ (none: a negative control)",
-    "design": "one of " + ", ".join(DESIGNS) + ", or all (every design the market and the policy allow)",
+    "design": "one of " + ", ".join(DESIGNS) + ", or all (every design the market, the policy and the metric allow)",
     "share": "a number strictly between 0 and 1 (the treated share of the randomised units)",
     "days": "a whole number >= 30 (the pilot's length in days)",
     "replicates": "a whole number >= 2 (bias and spread are measured across replicates)",
@@ -168,6 +174,7 @@ class Plan:
     metric: str
     market: str
     base_seed: int
+    counterpart: str       # two_sided: the other party of the metric side's trades
 
     def design(self, name: str) -> Design:
         s = self.settings
@@ -181,7 +188,7 @@ class Plan:
             for run in (*ROLLOUT, *self.designs):
                 cfg = self.configs["nobody" if run == "nobody" else "everyone"]
                 design = self.design(run) if run in DESIGNS else None
-                out.append(Task(run, r, seed, _with_seed(cfg, seed), design, self.side))
+                out.append(Task(run, r, seed, _with_seed(cfg, seed), design, self.side, self.counterpart))
         return out
 
     def spec(self) -> dict:
@@ -203,6 +210,7 @@ class Task:
     cfg: Any
     design: Design | None
     side: str
+    counterpart: str = "buyers"
 
     @property
     def key(self) -> str:
@@ -220,9 +228,22 @@ def target_sides(policy) -> list[str]:
     return [s for part in parts for s in target_sides(part)]
 
 
-def applicable(design: str, market, policies: list) -> str | None:
-    """Why ``design`` cannot pilot ``policies`` in ``market`` (None: it can)."""
+def counterpart(side: str, market, policies: list) -> str:
+    """The other party of ``side``'s trades in two-sided randomisation: buyers for a supply side; for buyers,
+    the supply side the policy targets (else the market's first supply side)."""
+    if side != "buyers":
+        return "buyers"
+    supply = [s for s in market.sides if s != "buyers"]
+    targeted = [s for p in policies for s in target_sides(p) if s in supply]
+    return (targeted or supply)[0]
+
+
+def applicable(design: str, market, policies: list, metric: str) -> str | None:
+    """Why ``design`` cannot pilot ``policies`` in ``market`` measuring ``metric`` (None: it can)."""
     targets = {s for p in policies for s in target_sides(p)}
+    if design == "two_sided" and metric != "orders":
+        return f"two-sided randomisation compares trades (treated-treated against control-control), so it " \
+               f"measures metric=orders, not {metric}"
     if design in SIDE_DESIGNS:
         if design not in market.sides:
             return f"market {market.name} has no {design}"
@@ -237,6 +258,17 @@ def applicable(design: str, market, policies: list) -> str | None:
     return None
 
 
+def metric_side(side: str, market, policies: list) -> str:
+    """The side the metric is measured on: ``side``, or for ``auto`` the policy's first target side (no policy:
+    the market's first supply side); ConfigError for a side the market lacks."""
+    if side == "auto":
+        targets = [s for p in policies for s in target_sides(p)]
+        return targets[0] if targets else [s for s in market.sides if s in SIDE_DESIGNS[1:]][0]
+    if side not in market.sides:
+        raise ConfigError("side", side, f"auto, or a side of market {market.name}: " + ", ".join(market.sides))
+    return side
+
+
 def plan(settings: Settings) -> Plan:
     """Compose the two rollout configs, choose the designs, side and metric; ConfigError on anything wrong."""
     from experiments.config import compose_config, to_typed
@@ -248,30 +280,25 @@ def plan(settings: Settings) -> Plan:
     cfg = configs["everyone"]
     market = cfg.market
     policies = build_policies(cfg.policy, market, cfg.cs)
-    targets = [s for p in policies for s in target_sides(p)]
-    supply = [s for s in market.sides if s in SIDE_DESIGNS[1:]]
-    side = settings.side
-    if side == "auto":
-        side = targets[0] if targets else supply[0]
-    elif side not in market.sides:
-        raise ConfigError("side", side, f"auto, or a side of market {market.name}: " + ", ".join(market.sides))
+    side = metric_side(settings.side, market, policies)
+    metric = "churn" if settings.metric == "auto" else settings.metric
     if settings.design == "all":
-        designs = [d for d in DESIGNS if applicable(d, market, policies) is None
+        designs = [d for d in DESIGNS if applicable(d, market, policies, metric) is None
                    and (d not in SIDE_DESIGNS or d == side)]
         if not designs:
             raise ConfigError("design", "all", f"a design that can pilot {settings.policy} in market {market.name}; "
                               "none can")
     else:
-        why = applicable(settings.design, market, policies)
+        why = applicable(settings.design, market, policies, metric)
         if why is None and settings.design in SIDE_DESIGNS and settings.design != side:
             why = f"the metric is measured on {side} (side=), so randomise {side} or choose side={settings.design}"
         if why is not None:
-            allowed = [d for d in DESIGNS if applicable(d, market, policies) is None]
+            allowed = [d for d in DESIGNS if applicable(d, market, policies, metric) is None]
             raise ConfigError("design", settings.design, f"a design that applies here ({why}): "
                               + (", ".join(allowed) or "none"))
         designs = [settings.design]
-    metric = "churn" if settings.metric == "auto" else settings.metric
-    return Plan(settings, configs, designs, side, metric, market.name, int(cfg.seed))
+    return Plan(settings, configs, designs, side, metric, market.name, int(cfg.seed),
+                counterpart(side, market, policies))
 
 
 # -- one run ----------------------------------------------------------------------------------------
@@ -282,7 +309,9 @@ def run_task(task: Task) -> dict:
 
     logging_quiet()
     assignment = Assignment(task.design, task.seed) if task.design is not None else None
-    model = Marketplace(task.cfg, treatment=assignment)
+    two_sided = task.design is not None and task.design.name == "two_sided"
+    model = (_trade_logging_class()(task.cfg, assignment, (task.side, task.counterpart))
+             if two_sided else Marketplace(task.cfg, treatment=assignment))
     days = int(task.cfg.days)
     daily_orders = np.zeros(days)
     daily_margin = np.zeros(days)
@@ -307,12 +336,50 @@ def run_task(task: Task) -> dict:
                 np.array([assignment.period_treated(d) for d in np.clip(table["join_day"], 0, days - 1)], bool)
             table["unit"] = assignment.unit(name, ids) if task.design.name != "switchback" else \
                 np.clip(table["join_day"], 0, days - 1) // task.design.period_days
+        if two_sided and name == task.side:
+            table["trades_with_treated"], table["trades_with_control"] = model.trades_by_counterpart_arm()
         agents[name] = table
     out = {"run": task.run, "replicate": task.replicate, "seed": task.seed, "agents": agents,
            "daily_orders": daily_orders, "daily_margin": daily_margin}
     if assignment is not None and task.design.name == "switchback":
         out["period_treated"] = np.array([assignment.period_treated(d) for d in range(days)])
     return out
+
+
+@functools.cache
+def _trade_logging_class():
+    """sim.Marketplace that also counts trades by the counterpart's arm. Defined here because the engine knows
+    no pilot analysis, and on first use because the commands load the engine lazily (sim/__init__.py). It
+    extends ``Marketplace._settle``, which settles every order of a day at once: the engine has no public
+    per-trade hook."""
+    from sim import Marketplace
+
+    class TradeLoggingMarketplace(Marketplace):
+        """A market that also counts, per agent of one side, its completed orders (successful trades) by the
+        arm of their counterpart (a party of another side): the cells of Johari et al.'s TSR estimator."""
+
+        def __init__(self, cfg, treatment, trade_sides: tuple[str, str]):
+            super().__init__(cfg, treatment=treatment)
+            self._trade_sides = trade_sides
+            self._trades: dict[bool, list[np.ndarray]] = {True: [], False: []}
+
+        def _settle(self, day, ids, seller, driver, success, basket, fare) -> None:
+            super()._settle(day, ids, seller, driver, success, basket, fare)
+            party = {"buyers": ids, "sellers": seller, "drivers": driver}
+            side, other = self._trade_sides
+            mine, theirs = party[side][success], party[other][success]
+            treated = self.treatment.treated(other, theirs, day)
+            self._trades[True].append(mine[treated])
+            self._trades[False].append(mine[~treated])
+
+        def trades_by_counterpart_arm(self) -> tuple[np.ndarray, np.ndarray]:
+            """Completed orders of each agent of the side (index: agent id) with a treated counterpart, and with
+            a control one."""
+            n = self.sides[self._trade_sides[0]].n
+            return tuple(np.bincount(np.concatenate([np.empty(0, np.int64), *self._trades[arm]]), minlength=n)[:n]
+                         .astype(np.int64) for arm in (True, False))
+
+    return TradeLoggingMarketplace
 
 
 def logging_quiet() -> None:
@@ -365,10 +432,31 @@ def units_table(run: dict, side: str, metric: str, days: int, design: Design) ->
         period = np.arange(days) // design.period_days
         frame = pd.DataFrame({"unit": period, "target": events, "scale": alive_days,
                               "treated": run["period_treated"]})
-    else:
+    elif design.name == "two_sided":
+        # TSR on trades (Johari et al. 2022): a treated agent's orders with treated counterparts, a control agent's
+        # with control ones, each over its agent-days times the share of counterparts in that arm, so the two
+        # rates estimate the everyone-treated and the nobody-treated order rates
         a = run["agents"][side]
-        frame = pd.DataFrame({"unit": a["unit"], "target": numerator(a, metric, days),
-                              "scale": exposure_days(a["join_day"], a["churn_day"], days), "treated": a["treated"]})
+        treated = a["treated"]
+        frame = pd.DataFrame({"unit": a["unit"], "treated": treated,
+                              "target": np.where(treated, a["trades_with_treated"],
+                                                 a["trades_with_control"]).astype(np.float64),
+                              "scale": exposure_days(a["join_day"], a["churn_day"], days)
+                              * np.where(treated, design.share, 1 - design.share)})
+    else:
+        return agent_units(run["agents"][side], metric, days)
+    return _by_unit(frame)
+
+
+def agent_units(a, metric: str, days: int) -> pd.DataFrame:
+    """The analyst's data from one side's agents ``a`` (columns unit, treated, join_day, churn_day and the
+    metric's: a run's table or a pilot export): per unit and arm, events (target) and agent-days alive (scale)."""
+    return _by_unit(pd.DataFrame({"unit": a["unit"], "target": numerator(a, metric, days),
+                                  "scale": exposure_days(a["join_day"], a["churn_day"], days),
+                                  "treated": a["treated"]}))
+
+
+def _by_unit(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.groupby(["unit", "treated"], as_index=False)[["target", "scale"]].sum()
     frame["treatment"] = np.where(frame["treated"], TREATMENT, CONTROL)
     return frame[frame["scale"] > 0].drop(columns="treated")

@@ -88,9 +88,10 @@ def markdown_text(result: PilotResult, figure_name: str, command: str) -> str:
              "The rollout effect (gte) is the same metric with everyone treated against nobody, on the same seeds "
              "and days (common random numbers). Estimates are the analyst's: the difference between treated and "
              "control units, by the delta method at the design's unit (agents; zones for clusters; periods for "
-             "switchback). Bias, sd and RMSE are across replicates; power is that of the design's typical "
-             "standard error against the gte; the days for the target power assume the standard error falls as "
-             "1/sqrt(days).", "",
+             "switchback; for two_sided, agents' trades with treated counterparts against control agents' with "
+             "control ones, Johari et al.'s TSR estimator). Bias, sd and RMSE are across replicates; power is that "
+             "of the design's typical standard error against the gte; the days for the target power assume the "
+             "standard error falls as 1/sqrt(days).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in result.table.itertuples():
         cells = [row.design, _cell(row.estimate), f"[{_cell(row.ci_low)}, {_cell(row.ci_high)}]", _cell(row.gte),

@@ -15,6 +15,13 @@ Designs (``DESIGNS``):
   and diners' homes, restaurants, drivers' starting points).
 * ``switchback``: periods of ``period_days`` days; exactly ``round(share *
   periods)`` periods are treated, and in a treated period every agent is.
+* ``two_sided``: two-sided randomisation (Johari, Li, Liskovich & Weintraub
+  2022): every side is randomised at once and independently, each agent
+  treated with probability ``share``, by the same draw as its side's own
+  design. CS policies act on agents, not on single trades, so the policy
+  reaches the treated agents of the sides it targets; a trade is
+  treated-treated when both its parties are treated, and the analyst compares
+  those trades with control-control ones (experiments/pilot.py).
 
 Every assignment is a pure function of (seed, design, unit): an agent's arm
 is a counter-based draw keyed by its side and id, so agents who join late are
@@ -32,9 +39,9 @@ import numpy as np
 from sim.streams import ATTRIBUTE_DAY, Streams, declare_streams
 
 SIDE_DESIGNS = ("buyers", "sellers", "drivers")
-DESIGNS = (*SIDE_DESIGNS, "clusters", "switchback")
+DESIGNS = (*SIDE_DESIGNS, "clusters", "switchback", "two_sided")
 
-ASSIGN_STREAM = "pilot.assign"     # one draw per (side, agent): its arm in a side design
+ASSIGN_STREAM = "pilot.assign"     # one draw per (side, agent): its arm in a side design and in two_sided
 UNIT_STREAM = "pilot.unit"         # one draw per zone or period: the order in which units are treated
 declare_streams(__name__, (ASSIGN_STREAM, UNIT_STREAM))
 # Where an agent stood when it joined: the streams that drew its position (agents/buyers.py,
@@ -144,6 +151,6 @@ class Assignment:
             return np.full(ids.size, self.period_treated(day))
         if name == "clusters":
             return self._units[zone_of(self._streams, side, ids, self.design.zones_per_axis)]
-        if side != name:
+        if side != name and name != "two_sided":
             return np.zeros(ids.size, dtype=bool)
         return self._streams.uniform(ASSIGN_STREAM, ATTRIBUTE_DAY, ids, sub=_SIDE_SUB[side]) < self.design.share

@@ -12,8 +12,9 @@ from scipy import stats
 
 from experiments.cli import main as cli_main
 from experiments.config import load_config
-from experiments.pilot import analyse, days_for_power, parse_args, plan, power, run_plan
+from experiments.pilot import analyse, days_for_power, parse_args, plan, power, run_plan, run_task, summarise
 from sim import Marketplace
+from sim.config import ConfigError
 from sim.metrics import MONTH_DAYS
 from sim.treatment import Assignment, Design, treated_units, zone_of
 
@@ -48,6 +49,21 @@ def test_clusters_and_periods_are_completely_randomised():
     arms = [s.period_treated(d) for d in range(91)]
     assert sum(arms) == 7 * round(0.5 * 13)                        # whole periods, round(share * periods) of them
     assert all(arms[d] == arms[d - d % 7] for d in range(91))      # constant within a period
+
+
+def test_two_sided_randomises_every_side_independently_with_each_sides_own_draw():
+    ids = np.arange(20_000)
+    both = Assignment(Design("two_sided", 0.3), seed=7)
+    sd = 4 * math.sqrt(0.3 * 0.7 / ids.size)   # Binomial(20000, 0.3) share: 4 sd
+    arms = {}
+    for side in ("buyers", "sellers", "drivers"):
+        arms[side] = both.treated(side, ids, day=0)
+        assert abs(arms[side].mean() - 0.3) < sd
+        # an agent has the arm its own side's design would give it
+        np.testing.assert_array_equal(arms[side], Assignment(Design(side, 0.3), seed=7).treated(side, ids, 0))
+    # the sides' draws are independent: agent i of one side and agent i of another share no arm more than chance
+    both_treated = (arms["buyers"] & arms["drivers"]).mean()
+    assert abs(both_treated - 0.09) < 4 * math.sqrt(0.09 * 0.91 / ids.size)
 
 
 def test_zone_is_where_the_agent_joined():
@@ -130,6 +146,30 @@ def test_negative_control_every_design_estimates_zero_and_the_gte_is_exactly_zer
     # (a chance miss has probability 0.001 per interval). Switchback runs 1-day periods: its interval treats
     # periods as exchangeable, which 4 weekly periods of a 30-day market still settling are not.
     assert ((result.replicates["ci_low"] <= 0) & (0 <= result.replicates["ci_high"])).all()
+
+
+def test_two_sided_negative_control_and_its_trades_add_up():
+    p = plan(parse_args(["policy=none", "design=two_sided", "metric=orders", "market=rides", "scale=tiny",
+                         "days=30", "replicates=2", "confidence=0.999", *FAST]))
+    assert p.designs == ["two_sided"] and (p.side, p.counterpart) == ("drivers", "buyers")
+    runs = {(t.run, t.replicate): run_task(t) for t in p.tasks()}
+    drivers = runs[("two_sided", 0)]["agents"]["drivers"]
+    # every completed trip of a driver is with a treated or a control rider, once
+    np.testing.assert_array_equal(drivers["trades_with_treated"] + drivers["trades_with_control"], drivers["orders"])
+    assert drivers["trades_with_treated"].sum() > 0 and drivers["trades_with_control"].sum() > 0
+    table, per_rep = summarise(p, runs)
+    assert (per_rep["gte"] == 0.0).all()
+    # no policy: treated-treated and control-control trips differ by the draw of arms only; each 99.9% interval
+    # holds 0 (a chance miss has probability 0.001 per interval)
+    assert ((per_rep["ci_low"] <= 0) & (0 <= per_rep["ci_high"])).all()
+
+
+def test_two_sided_measures_trades_only():
+    with pytest.raises(ConfigError, match="metric=orders"):
+        plan(parse_args(["policy=fair_disputes", "design=two_sided", "market=rides", "scale=tiny", *FAST]))
+    designs = plan(parse_args(["policy=fair_disputes", "design=all", "metric=orders", "market=rides",
+                               "scale=tiny", *FAST])).designs
+    assert "two_sided" in designs   # with the default metric (churn) design=all leaves it out: see the negative control
 
 
 def test_a_policy_without_a_cross_agent_channel_is_estimated_without_bias():
