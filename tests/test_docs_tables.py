@@ -42,7 +42,15 @@ def test_check_reports_a_stale_table_and_writes_nothing(tmp_path, monkeypatch):
 
 
 def _params():
-    return [pytest.param(name, marks=[pytest.mark.slow] if table.slow else []) for name, table in TABLES.items()]
+    return [pytest.param(name, marks=[pytest.mark.slow] if table.slow else []) for name, table in TABLES.items()
+            if table.checked_by is None]
+
+
+def test_a_table_checked_elsewhere_is_checked_by_a_test_that_reads_it():
+    for name, table in TABLES.items():
+        if table.checked_by is not None:
+            test = docs_tables.DOCS.parent / table.checked_by
+            assert test.exists() and f'"{name}"' in test.read_text(), (name, table.checked_by)
 
 
 @pytest.mark.parametrize("name", _params())

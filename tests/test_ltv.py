@@ -8,55 +8,25 @@ import numpy as np
 import pytest
 
 from agents import sellers as sellers_rules
-from agents.base import CHANNEL
-from agents.lifecycle import discounted_to_join_day
+from experiments import ltv_holdout as holdout
 from experiments.config import load_config
+from experiments.docs_tables import DOCS, blocks
 from sim import Marketplace
-from sim.metrics import agent_ltv
-
-T, H = 180, 540          # forecast day and horizon (days)
-POPULATION = ["population.buyers=4000", "population.sellers=400", "population.drivers=80"]
-
-
-def predicted_and_realised(market, seed):
-    def build(days):
-        return Marketplace(load_config([f"market={market}", f"days={days}", f"seed={seed}", "cs.staff=1",
-                                        f"metrics.ltv_horizon_days={H}", *POPULATION]))
-    short, long = build(T), build(T + H)
-    short.run_until(T)
-    long.run_until(T + H)
-    out = {}
-    for name, side in short.sides.items():
-        predicted = agent_ltv(short, side)
-        realised = discounted_to_join_day(long.sides[name], long.discount_per_day)[: side.n]
-        acquired = side.channel != CHANNEL["initial"]
-        out[name] = (predicted, realised, acquired, side.join_day.copy())
-    return out
-
-
-def ratio_and_se(predicted, realised):
-    """mean(predicted) / mean(realised) and its standard error (delta method over agents)."""
-    ratio = predicted.mean() / realised.mean()
-    residual = predicted - ratio * realised
-    return ratio, residual.std(ddof=1) / (np.sqrt(predicted.size) * realised.mean())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("market", ["delivery", "goods"])
+@pytest.mark.parametrize("market", holdout.MARKETS)
 def test_ltv_predicted_at_the_horizon_matches_what_the_agents_realise(market):
-    runs = [predicted_and_realised(market, seed) for seed in (1, 2)]
-    for name in runs[0]:
-        predicted = np.concatenate([r[name][0] for r in runs])
-        realised = np.concatenate([r[name][1] for r in runs])
-        acquired = np.concatenate([r[name][2] for r in runs])
-        joined = np.concatenate([r[name][3] for r in runs])
-        for label, group in (("all", acquired), ("early", acquired & (joined < T // 2)),
-                             ("late", acquired & (joined >= T // 2))):
-            ratio, se = ratio_and_se(predicted[group], realised[group])
-            # Unbiased within sampling noise: three standard errors of the ratio over the agents of both
-            # seeds. The forecast follows every side's own rules (sellers' satisfaction path, drivers'
-            # settling); before it did, late sellers stood at 1.25 and early ones at 0.81.
-            assert abs(ratio - 1) < 3 * se, (market, name, label, ratio, se)
+    measured = holdout.ratios(market)   # agents of seeds 1 and 2 pooled (experiments/ltv_holdout.py CHECK)
+    for (side, group), (ratio, se, agents) in measured.items():
+        # Unbiased within sampling noise: three standard errors of the ratio over the agents of both
+        # seeds. The forecast follows every side's own rules (sellers' satisfaction path, drivers'
+        # settling); before it did, late sellers stood at 1.25 and early ones at 0.81.
+        assert abs(ratio - 1) < 3 * se, (market, side, group, ratio, se, agents)
+    # docs/model.md's table "ltv_holdout" shows these figures (this test is its check)
+    shown = blocks((DOCS / "model.md").read_text())["ltv_holdout"].splitlines()
+    for row in holdout.table_rows(market, measured):
+        assert row in shown, f"docs/model.md's LTV holdout table differs from {row!r}: run `make docs`"
 
 
 def test_expected_choice_weight_is_the_buyers_choice_weight_when_products_are_held_or_not(tiny):
