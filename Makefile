@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# pip byte-compiles what it installs, but not an editable project's own modules; where
+	# PYTHONDONTWRITEBYTECODE is set, every process would compile them again (about 0.7 s each)
+	$(BIN)/python -m compileall -q sim agents policies experiments benchmarks
 	$(BIN)/twosided warmup
 	touch $(STAMP)
 

@@ -258,12 +258,6 @@ def update_sales_experience(sellers: Side, sales_value_today: np.ndarray, conf, 
                            float(conf.experience_learning_rate), sellers.satisfaction)
 
 
-def net_income_ratio(sellers: Side, ids: np.ndarray, conf) -> np.ndarray:
-    """Recent net income per day from the platform / outside option of ``ids`` (dimensionless, >= 0)."""
-    net = sellers.sales_value_rate[ids] * (1.0 - conf.commission) - product_fees(sellers, conf)[ids]
-    return np.maximum(net, 0.0) / sellers.outside_option[ids]
-
-
 def product_fees(sellers: Side, conf) -> np.ndarray:
     """Each seller's fees for the paid products it holds, currency per day (float64)."""
     fees = np.zeros(sellers.n)
