@@ -53,20 +53,27 @@ def compile_count() -> int:
 def warmup_cases() -> list[list[str]]:
     """The runs whose kernels the warm-up compiles: each market at scale=tiny, with no policy and
     with every policy that applies to it (fair_disputes, for one, needs drivers)."""
-    from experiments.config import group_options, load_config
+    from omegaconf import OmegaConf
+
+    from experiments.config import CONF_DIR, group_options, load_config
+    from policies.base import build_policies
     from sim import ConfigError
 
     cases = []
     for market in group_options("market"):
         base = [f"market={market}", "scale=tiny"]
+        typed = load_config([*base, "policy=none"])
         applicable = []
-        for policy in group_options("policy"):
+        for policy in (p for p in group_options("policy") if p != "none"):
+            # a policy that cannot act in this market refuses to be built (as load_config would refuse it),
+            # without composing the whole config once more per policy
+            params = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "policy" / f"{policy}.yaml"))[policy]
             try:
-                load_config([*base, f"policy={policy}"])
+                build_policies({policy: params}, typed.market, typed.cs)
                 applicable.append(policy)
             except ConfigError:
                 continue
-        cases += [[*base, "policy=none"], [*base, "policy=[" + ",".join(p for p in applicable if p != "none") + "]"]]
+        cases += [[*base, "policy=none"], [*base, "policy=[" + ",".join(applicable) + "]"]]
     return cases
 
 
