@@ -96,8 +96,8 @@ def table_header() -> list[str]:
 def table_caption(holdout: Holdout = CHECK) -> list[str]:
     return ["", f"LTV predicted at day {holdout.forecast_day} / value realised by day "
                 f"{holdout.forecast_day + holdout.horizon_days} (same seed, common random numbers), for agents "
-                f"acquired before day {holdout.forecast_day}; ± standard error over agents (in brackets: agents), seeds "
-                f"{', '.join(map(str, holdout.seeds))} pooled, {', '.join(holdout.overrides)}. tests/test_ltv.py "
+                f"acquired before day {holdout.forecast_day}; ± standard error over agents (in brackets: agents), "
+                f"seeds {', '.join(map(str, holdout.seeds))} pooled, {', '.join(holdout.overrides)}. tests/test_ltv.py "
                 "holds every ratio within three standard errors of 1 and this table to what it measures; "
                 "`make docs` regenerates it."]
 
