@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from slurm_here import COVERED_BY_SLURM, REAL_SLURM
 
 from experiments import compare as cmp
 from experiments.folder import LOCK_FILE, SPEC_FILE, FolderError, OutputFolder
@@ -221,6 +222,7 @@ def test_launcher_parameters_come_from_the_sweeps_configs():
 
 
 @pytest.mark.slow   # submitit's local executor starts a process per run, about 30 s
+@pytest.mark.skipif(REAL_SLURM, reason=COVERED_BY_SLURM)
 def test_submitit_local_launcher_gives_the_same_comparison_as_the_local_pool(tmp_path):
     kwargs = {"scale": "tiny", "days": 40, "replicates": 2}
     pooled = cmp.compare(["tech_touch"], jobs=1, **kwargs)

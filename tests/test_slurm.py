@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from slurm_here import INSTALLED_MARKER
 from test_sweeps import BASE, ROOT, reference_summary, same, twosided
 
 from experiments import collect as C
 from experiments import compare as cmp
 
 CLUSTER_SCRIPT = ROOT / "scripts" / "slurm_cluster.sh"
-INSTALLED_MARKER = Path("/var/lib/twosided-slurm/installed")   # written by scripts/install_slurm.sh
 COMMANDS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "sinfo", "scontrol", "scancel")
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 START_TIMEOUT_S = 60     # the cluster is up in about a second on this machine

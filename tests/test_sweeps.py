@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from slurm_here import COVERED_BY_SLURM, REAL_SLURM
 
 from experiments import collect as C
 
@@ -221,6 +222,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_table(tmp_path):
 
 
 @pytest.mark.slow  # about 15-35 s: one process per job, as on SLURM
+@pytest.mark.skipif(REAL_SLURM, reason=COVERED_BY_SLURM)
 def test_submitit_local_runs_the_cluster_path(tmp_path):
     sweep = tmp_path / "sweep"
     out = twosided("run", "-m", *BASE[:2], "days=10", "seed=1,2", "hydra/launcher=submitit_local",
