@@ -60,6 +60,29 @@ def main(overrides: list[str]) -> None:
     print(f"{cfg.days} days: {total / cfg.days * 1e3:.1f} CPU ms per day")
     for label, seconds in spent.most_common():
         print(f"  {label:<24} {seconds / cfg.days * 1e3:8.2f} ms/day  {100 * seconds / total:5.1f}%")
+    _profile_result(model)
+
+
+def _profile_result(model) -> None:
+    """CPU seconds of each part of the Result (run() builds it after the last day)."""
+    import pandas as pd
+
+    from sim import metrics, result
+
+    def cpu(call):
+        start = time.process_time()
+        call()
+        return time.process_time() - start
+
+    daily = pd.DataFrame(model.ledger.rows)
+    parts = {f"summary of {name}": (lambda side=side: metrics.side_summary(model, side, daily))
+             for name, side in model.sides.items()}
+    parts |= {f"  LTV forecast of {name}": (lambda side=side: metrics.agent_ltv(model, side))
+              for name, side in model.sides.items()}
+    parts["agents table (LTV included)"] = lambda: result.agents_table(model)
+    print("building the Result (CPU s; the LTV forecasts are part of both the summary and the table):")
+    for label, call in parts.items():
+        print(f"  {label:<32} {cpu(call):8.2f} s")
 
 
 if __name__ == "__main__":

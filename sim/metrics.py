@@ -290,7 +290,7 @@ def annuity(rate, horizon) -> np.ndarray:
 def supply_forecast(model, side: Side) -> np.ndarray:
     """Expected margin of each seller or driver over the next ``ltv_horizon_days``, discounted to today.
 
-    Sellers: :func:`sellers_forecast`. Drivers, per agent (currency), a ``STEP_DAYS`` step at a time:
+    Sellers: :func:`sellers_forecast`. Drivers, per agent (currency), a step at a time (:func:`forecast_steps`):
     - margin per active day: the agent's recent margin_rate / exposure (an
       exponentially weighted mean that starts at 0, divided by the same weights
       over its active days, so a new agent is not read as idle), shrunk toward the
@@ -337,8 +337,7 @@ def supply_forecast(model, side: Side) -> np.ndarray:
     hours_now = np.maximum(drivers_rules.expected_online_hours(side, ids, sat, conf, neutral), 1e-12)
     survival = np.ones(ids.size)
     value = np.zeros(ids.size)
-    for t in range(0, horizon, STEP_DAYS):
-        span = min(STEP_DAYS, horizon - t)
+    for t, span in zip(*forecast_steps(horizon)):
         active = first_value < t + span / 2.0
         hours = drivers_rules.expected_online_hours(side, ids, sat, conf, neutral)
         hazard = np.where(active, side.base_hazard[ids] * experience_multiplier(
@@ -408,7 +407,18 @@ def _demand_sums(rate, hazard, young_rate, young_hazard, delay, days):
 
 STEP_DAYS = 7
 """Forecasts without a closed form follow the model's daily rules a week at a time (each rule's
-daily factor raised to the number of days)."""
+daily factor raised to the number of days) while agents settle, ..."""
+LATE_STEP_DAYS = 7
+"""... and as many days at a time after ``SETTLING_DAYS``."""
+
+
+def forecast_steps(horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start day and length (days) of each step of a forecast over ``horizon`` days: ``STEP_DAYS`` until
+    ``SETTLING_DAYS``, then ``LATE_STEP_DAYS``; the last step ends at the horizon."""
+    early = np.arange(0, min(horizon, SETTLING_DAYS), STEP_DAYS)
+    late_from = early[-1] + STEP_DAYS if early.size else 0
+    starts = np.concatenate([early, np.arange(late_from, horizon, LATE_STEP_DAYS)]).astype(np.int64)
+    return starts, np.diff(np.append(starts, horizon))
 
 
 def _days_sum(rate, days) -> np.ndarray:
@@ -427,8 +437,8 @@ join rate and the way they start)."""
 def sellers_forecast(model, side: Side) -> np.ndarray:
     """Expected margin of each seller over the next ``ltv_horizon_days``, discounted to today (currency).
 
-    The model's own daily rules, followed in expectation a ``STEP_DAYS`` step at a
-    time, for every living seller (and, for the competition, for newcomers like
+    The model's own daily rules, followed in expectation a step at a time
+    (:func:`forecast_steps`), for every living seller (and, for the competition, for newcomers like
     the recent ones):
     - buyers' orders (the last 30 days' level x :func:`demand_path`) go to listed
       sellers in proportion to their choice weights
@@ -504,13 +514,12 @@ def sellers_forecast(model, side: Side) -> np.ndarray:
                                          / max(float(weight_today.sum()), 1e-300))
     sales_per_order = sales_per_day / unit_orders if unit_orders > 0 else 0.0
     fees = np.array([getattr(conf, p).fee_per_day for p in sellers_rules.PRODUCTS])
-    starts = np.arange(0, horizon, STEP_DAYS)
+    starts, spans = forecast_steps(horizon)
     demand = demand_path(model, starts)
     entrants = 0.0       # newcomers' expected total weight
     value = np.zeros(now.size)
     onboarding_hazard = conf.onboarding.unactivated_hazard
-    for t, demand_t in zip(starts, demand):
-        span = min(STEP_DAYS, horizon - t)
+    for t, span, demand_t in zip(starts, spans, demand):
         active = first_value < t + span / 2.0
         weight = sellers_rules.expected_choice_weight(star_sum, reviews, price, segment, holds, conf)
         live_weight = weight * survival * active
@@ -554,12 +563,13 @@ def _margin_per_completed_order(model, column: str) -> float:
     return margin / completed if completed else model.market.buyers.fee_per_order
 
 
-def side_summary(model, side: Side, daily) -> dict:
-    """Headline metrics of one side (docs/model.md, Metrics)."""
+def side_summary(model, side: Side, daily, ltv: np.ndarray | None = None) -> dict:
+    """Headline metrics of one side (docs/model.md, Metrics); ``ltv``: the side's :func:`agent_ltv`, if
+    the caller has it already (a large city's forecast takes seconds)."""
     days = model.day
     name = side.name
     acquired = side.channel != CHANNEL["initial"]
-    ltv = agent_ltv(model, side)
+    ltv = agent_ltv(model, side) if ltv is None else ltv
     marketing = float(daily[f"{name}_marketing_cost"].sum())
     n_acquired = int(np.count_nonzero(acquired))
     cac = marketing / n_acquired if n_acquired else math.nan

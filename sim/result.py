@@ -62,8 +62,10 @@ def _atomic(target: Path, write) -> None:
     os.replace(tmp, target)
 
 
-def agents_table(model) -> pd.DataFrame:
+def agents_table(model, ltv: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per agent ever created, all sides (side, id, traits, outcomes, LTV).
+
+    ``ltv``: each side's :func:`agent_ltv` by side name, if the caller has them already.
 
     Each column is concatenated across sides once, straight into the table
     (no per-side frames to concatenate again: at a million agents every extra
@@ -100,7 +102,7 @@ def agents_table(model) -> pd.DataFrame:
 
     data["channel"] = pd.Categorical.from_codes(data["channel"], categories=list(CHANNELS))
     data["segment"] = pd.Categorical.from_codes(stacked(segment_codes, np.int8), categories=segment_names)
-    data["ltv"] = stacked(lambda s: agent_ltv(model, s), np.float64)
+    data["ltv"] = stacked(lambda s: agent_ltv(model, s) if ltv is None else ltv[s.name], np.float64)
     data["alive_end"] = stacked(lambda s: s.alive, np.bool_)
     first = len(_AGENT_COLUMNS) + len(_SIDE_COLUMNS.get(sides[0].name, ())) + 2   # the order of earlier versions
     order = list(data)[:first] + ["ltv", "alive_end"] + list(data)[first:-2]
@@ -110,8 +112,9 @@ def agents_table(model) -> pd.DataFrame:
 def build_result(model) -> Result:
     """Assemble the Result of a finished (or paused) Marketplace."""
     daily = pd.DataFrame(model.ledger.rows)
-    summary = {name: side_summary(model, side, daily) for name, side in model.sides.items()}
+    ltv = {name: agent_ltv(model, side) for name, side in model.sides.items()}   # once: the forecast is costly
+    summary = {name: side_summary(model, side, daily, ltv[name]) for name, side in model.sides.items()}
     summary["platform"] = platform_summary(daily)
     summary["run"] = {"market": model.market.name, "seed": model.cfg.seed, "days": model.day,
                       "experience_effects": model.cfg.experience_effects}
-    return Result(daily, agents_table(model), summary, dataclasses.asdict(model.cfg))
+    return Result(daily, agents_table(model, ltv), summary, dataclasses.asdict(model.cfg))
