@@ -408,8 +408,11 @@ def _demand_sums(rate, hazard, young_rate, young_hazard, delay, days):
 STEP_DAYS = 7
 """Forecasts without a closed form follow the model's daily rules a week at a time (each rule's
 daily factor raised to the number of days) while agents settle, ..."""
-LATE_STEP_DAYS = 7
-"""... and as many days at a time after ``SETTLING_DAYS``."""
+LATE_STEP_DAYS = 14
+"""... and two weeks at a time after ``SETTLING_DAYS``, when their rates move slowly and survival and
+discounting weigh each day less. Against weekly steps throughout (goods, 100k buyers, 365 days): sellers'
+mean forecast -0.19%, per seller 0.28% (median) and 2.8% (99th percentile), in a third of the time;
+four-week steps would cost -0.57% and 8.1%."""
 
 
 def forecast_steps(horizon: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,64 @@
+"""Where a large run's memory goes: resident and peak memory after each phase, per agent ever created.
+
+    python benchmarks/memory_phases.py market=goods population.buyers=10000000 \
+        population.sellers=1000000 cs.staff=500 days=365
+
+Arguments are Hydra overrides, as for ``twosided run``. Phases: imports and a
+tiny warm-up (numba's cached kernels), building the model, the days, each
+side's LTV forecast, the agents table, and the rest of the Result, as
+``Marketplace.run`` does them. ``twosided bench``'s goods-10M case reports
+the whole run's peak; this says which phase sets it.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _status_mb(field_name: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main(overrides: list[str]) -> None:
+    import pandas as pd
+
+    from experiments.config import load_config
+    from sim import Marketplace, metrics, result
+
+    cfg = load_config(overrides)
+    Marketplace(load_config([*overrides, "population.buyers=1000", "population.sellers=100",
+                             "population.drivers=40", "days=3"])).run()
+    phases: list[tuple[str, float, float]] = []
+
+    def mark(label: str) -> None:
+        phases.append((label, _status_mb("VmRSS"), _status_mb("VmHWM")))
+
+    mark("imports, config, warm-up")
+    model = Marketplace(cfg)
+    mark("model built")
+    model.run_until(cfg.days)
+    mark(f"{cfg.days} days run")
+    ltv = {}
+    for name, side in model.sides.items():
+        ltv[name] = metrics.agent_ltv(model, side)
+        mark(f"LTV of {name}")
+    table = result.agents_table(model, ltv)
+    mark("agents table")
+    daily = pd.DataFrame(model.ledger.rows)
+    {name: metrics.side_summary(model, side, daily, ltv[name]) for name, side in model.sides.items()}
+    mark("summary")
+    created = len(table)
+    print(f"{created:,} agents created")
+    print(f"{'after':<28} {'RSS MB':>9} {'peak MB':>9} {'peak B/agent':>13}")
+    for label, rss, peak in phases:
+        print(f"{label:<28} {rss:9.0f} {peak:9.0f} {peak * 2**20 / created:13.0f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
