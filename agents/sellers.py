@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from agents.base import Side
-from agents.lifecycle import experience_multiplier, monthly_churn_to_daily_hazard
+from agents.lifecycle import monthly_churn_to_daily_hazard
 from sim.streams import ATTRIBUTE_DAY, Streams
 
 ENTERPRISE = 1
@@ -396,10 +396,9 @@ def product_value(sellers: Side, ids: np.ndarray, conf, product: str) -> np.ndar
 
 
 def product_value_at(sales_rate: np.ndarray, conf, product: str) -> np.ndarray:
-    """:func:`product_value` at recent sales ``sales_rate`` (currency per day)."""
+    """:func:`product_value` at recent sales ``sales_rate`` (currency per day), float64."""
     p = getattr(conf, product)
-    extra = sales_rate * (1.0 - 1.0 / p.choice_boost) * (1.0 - conf.commission)
-    return extra / p.fee_per_day if p.fee_per_day > 0 else np.full(np.shape(sales_rate), 1e9)
+    return _each(_product_value_one, sales_rate, _value_params(p, conf))
 
 
 def take_up_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str, neutral: float,
@@ -411,10 +410,8 @@ def take_up_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, con
 
 
 def take_up_rate(product_conf, satisfaction: np.ndarray, success: np.ndarray, neutral: float) -> np.ndarray:
-    """:func:`take_up_hazard` (per day) from satisfaction and sales success (:func:`sales_success`)."""
-    p = product_conf
-    return p.upgrade_rate * experience_multiplier(satisfaction, neutral, p.satisfaction_sensitivity) * (
-        success ** p.success_sensitivity)
+    """:func:`take_up_hazard` (per day) from satisfaction and sales success (:func:`sales_success`), float64."""
+    return _each2(_take_up_one, satisfaction, success, _take_up_params(product_conf, neutral))
 
 
 def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str,
@@ -427,11 +424,98 @@ def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf
 
 
 def cancel_rate(product_conf, satisfaction: np.ndarray, value: np.ndarray, neutral: float) -> np.ndarray:
-    """:func:`cancel_hazard` (per day) from satisfaction and the product's value (:func:`product_value`)."""
-    p = product_conf
-    value = np.minimum(value, 50.0)
-    return (p.cancel_rate * experience_multiplier(satisfaction, neutral, -p.satisfaction_sensitivity)
-            * np.exp(p.value_sensitivity * (1.0 - value)))
+    """:func:`cancel_hazard` (per day) from satisfaction and the product's value (:func:`product_value`), float64."""
+    return _each2(_cancel_one, satisfaction, value, _cancel_params(product_conf, neutral))
+
+
+# The product rules, one seller at a time (exp(sensitivity (s - neutral)) is lifecycle.experience_multiplier):
+# the daily pass (update_products) and the LTV
+# forecast (through the array functions above) compute them here and nowhere else.
+def _take_up_params(p, neutral: float) -> tuple[float, float, float, float]:
+    return float(p.upgrade_rate), float(p.satisfaction_sensitivity), float(p.success_sensitivity), float(neutral)
+
+
+def _cancel_params(p, neutral: float) -> tuple[float, float, float, float]:
+    return float(p.cancel_rate), float(p.satisfaction_sensitivity), float(p.value_sensitivity), float(neutral)
+
+
+def _value_params(p, conf) -> tuple[float, float, float]:
+    return float(p.choice_boost), 1.0 - float(conf.commission), float(p.fee_per_day)
+
+
+@njit(cache=True)
+def _take_up_one(satisfaction, success, params):
+    upgrade_rate, satisfaction_sensitivity, success_sensitivity, neutral = params
+    return (upgrade_rate * np.exp(satisfaction_sensitivity * (satisfaction - neutral))
+            * success ** success_sensitivity)
+
+
+@njit(cache=True)
+def _cancel_one(satisfaction, value, params):
+    cancel, satisfaction_sensitivity, value_sensitivity, neutral = params
+    return (cancel * np.exp(-satisfaction_sensitivity * (satisfaction - neutral))
+            * np.exp(value_sensitivity * (1.0 - min(value, 50.0))))
+
+
+@njit(cache=True)
+def _product_value_one(sales_rate, params):
+    boost, keep, fee = params
+    return sales_rate * (1.0 - 1.0 / boost) * keep / fee if fee > 0.0 else 1e9
+
+
+def _each(rule, x: np.ndarray, params: tuple) -> np.ndarray:
+    """``rule(x, params)`` for every element of ``x`` (float64, the shape of ``x``)."""
+    return _each_kernel(rule, np.ascontiguousarray(x, np.float64).ravel(), params).reshape(np.shape(x))
+
+
+def _each2(rule, x: np.ndarray, y: np.ndarray, params: tuple) -> np.ndarray:
+    """``rule(x, y, params)`` for every element of ``x`` and ``y`` broadcast together (float64)."""
+    x, y = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    flat = (np.ascontiguousarray(a).ravel() for a in (x, y))
+    return _each2_kernel(rule, *flat, params).reshape(x.shape)
+
+
+@njit(cache=True)
+def _each_kernel(rule, x, params):
+    out = np.empty(x.size)
+    for i in range(x.size):
+        out[i] = rule(x[i], params)
+    return out
+
+
+@njit(cache=True)
+def _each2_kernel(rule, x, y, params):
+    out = np.empty(x.size)
+    for i in range(x.size):
+        out[i] = rule(x[i], y[i], params)
+    return out
+
+
+@njit(cache=True)
+def _product_pass(held, hazard, threshold, alive, activation_day, satisfaction, sales_value_rate, expected_orders,
+                  price_level, order_value, take_up, cancel, value):
+    """One product, one pass over the sellers: holders add today's cancel hazard, activated non-holders
+    today's take-up hazard (float64, stored float32 as the cumulative hazard is); those who reach their
+    threshold are returned (ids taking it up, ids cancelling it)."""
+    taken = np.empty(held.size, np.int64)
+    cancelled = np.empty(held.size, np.int64)
+    n_taken = n_cancelled = 0
+    for i in range(held.size):
+        if not alive[i]:
+            continue
+        if held[i]:
+            hazard[i] += _cancel_one(np.float64(satisfaction[i]),
+                                     _product_value_one(np.float64(sales_value_rate[i]), value), cancel)
+            if hazard[i] >= threshold[i]:
+                cancelled[n_cancelled] = i
+                n_cancelled += 1
+        elif activation_day[i] >= 0:
+            hoped = np.float64(expected_orders[i]) * np.float64(price_level[i]) * order_value
+            hazard[i] += _take_up_one(np.float64(satisfaction[i]), sales_value_rate[i] / max(hoped, 1e-12), take_up)
+            if hazard[i] >= threshold[i]:
+                taken[n_taken] = i
+                n_taken += 1
+    return taken[:n_taken], cancelled[:n_cancelled]
 
 
 def take_product(sellers: Side, ids: np.ndarray, product: str, day: int, streams: Streams) -> None:
@@ -463,15 +547,15 @@ def update_products(sellers: Side, day: int, conf, satisfaction: np.ndarray, neu
     Returns {product: (ids taking it up, ids cancelling it)}.
     """
     out = {}
+    satisfaction = np.ascontiguousarray(satisfaction)
     for product in PRODUCTS:
-        held = getattr(sellers, product)
-        hazard, threshold = getattr(sellers, f"{product}_hazard"), getattr(sellers, f"{product}_threshold")
-        holders = np.flatnonzero(sellers.alive & held)
-        hazard[holders] += cancel_hazard(sellers, holders, satisfaction, conf, product, neutral)
-        cancelled = holders[hazard[holders] >= threshold[holders]]
-        eligible = np.flatnonzero(sellers.alive & (sellers.activation_day >= 0) & ~held)
-        hazard[eligible] += take_up_hazard(sellers, eligible, satisfaction, conf, product, neutral, market)
-        taken = eligible[hazard[eligible] >= threshold[eligible]]
+        p = getattr(conf, product)
+        taken, cancelled = _product_pass(
+            getattr(sellers, product), getattr(sellers, f"{product}_hazard"),
+            getattr(sellers, f"{product}_threshold"), sellers.alive, sellers.activation_day, satisfaction,
+            sellers.sales_value_rate, sellers.expected_orders, sellers.price_level, float(mean_order_value(market)),
+            _take_up_params(p, neutral), _cancel_params(p, neutral),
+            _value_params(p, conf))
         drop_product(sellers, cancelled, product, day, streams)
         take_product(sellers, taken, product, day, streams)
         out[product] = (taken, cancelled)
