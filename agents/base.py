@@ -51,19 +51,30 @@ class Side:
     in-place updates (``side.satisfaction[ids] = ...``) write through.
     """
 
-    def __init__(self, name: str, extra_fields: dict[str, tuple[type, object]], capacity: int = 16):
+    def __init__(self, name: str, extra_fields: dict[str, tuple[type, object]], capacity: int = 16,
+                 common: bool = True, deferred: tuple[str, ...] = ()):
+        """``common``: the fields every side has (COMMON_FIELDS) besides ``extra_fields``;
+        ``deferred``: fields made only when first read (every agent at its fill value until then), for
+        records that most runs never use: at ten million agents each byte per agent is 10 MB."""
         self.name = name
         self.n = 0
-        self.fields = {**COMMON_FIELDS, **extra_fields}
+        self.fields = {**(COMMON_FIELDS if common else {}), **extra_fields}
         self._capacity = max(int(capacity), 16)
+        self._deferred = set(deferred)
         # Room is reserved with np.empty and filled as agents join: pages never written are never
         # resident, so reserved capacity costs address space, not memory.
-        self._data = {f: np.empty(self._capacity, dtype=dt) for f, (dt, _) in self.fields.items()}
+        self._data = {f: np.empty(self._capacity, dtype=dt) for f, (dt, _) in self.fields.items()
+                      if f not in self._deferred}
 
     def __getattr__(self, field: str) -> np.ndarray:
         data = self.__dict__.get("_data")
-        if data is None or field not in data:
+        if data is None or field not in self.fields:
             raise AttributeError(field)
+        if field in self._deferred:
+            dtype, fill = self.fields[field]
+            data[field] = np.empty(self._capacity, dtype=dtype)
+            data[field][: self.n] = fill
+            self._deferred.discard(field)
         return data[field][: self.n]
 
     def add(self, count: int) -> np.ndarray:
@@ -73,8 +84,8 @@ class Side:
             return np.arange(start, start, dtype=np.int64)
         if stop > self._capacity:
             self._grow(stop)
-        for f, (_, fill) in self.fields.items():
-            self._data[f][start:stop] = fill
+        for f, array in self._data.items():
+            array[start:stop] = self.fields[f][1]
         self.n = stop
         return np.arange(start, stop, dtype=np.int64)
 
@@ -82,9 +93,9 @@ class Side:
         capacity = self._capacity
         while capacity < needed:
             capacity *= 2
-        for f, (dt, _) in self.fields.items():
-            bigger = np.empty(capacity, dtype=dt)
-            bigger[: self.n] = self._data[f][: self.n]
+        for f, array in self._data.items():
+            bigger = np.empty(capacity, dtype=array.dtype)
+            bigger[: self.n] = array[: self.n]
             self._data[f] = bigger
         self._capacity = capacity
 
@@ -100,4 +111,4 @@ class Side:
 
     def table(self) -> dict[str, np.ndarray]:
         """A copy of every attribute for the agents that exist (for results)."""
-        return {f: self._data[f][: self.n].copy() for f in self.fields}
+        return {f: getattr(self, f).copy() for f in self.fields}

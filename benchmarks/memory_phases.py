@@ -5,8 +5,8 @@
 
 Arguments are Hydra overrides, as for ``twosided run``. Phases: imports and a
 tiny warm-up (numba's cached kernels), building the model, the days, each
-side's LTV forecast, the agents table, and the rest of the Result, as
-``Marketplace.run`` does them. ``twosided bench``'s goods-10M case reports
+side's LTV forecast, the summary and the agents table, in the order
+``Marketplace.run`` builds them. ``twosided bench``'s goods-10M case reports
 the whole run's peak; this says which phase sets it.
 """
 from __future__ import annotations
@@ -48,11 +48,11 @@ def main(overrides: list[str]) -> None:
     for name, side in model.sides.items():
         ltv[name] = metrics.agent_ltv(model, side)
         mark(f"LTV of {name}")
-    table = result.agents_table(model, ltv)
-    mark("agents table")
-    daily = pd.DataFrame(model.ledger.rows)
+    daily = pd.DataFrame(model.ledger.rows)   # then the summary and the table, in build_result's order
     {name: metrics.side_summary(model, side, daily, ltv[name]) for name, side in model.sides.items()}
     mark("summary")
+    table = result.agents_table(model, ltv)
+    mark("agents table")
     created = len(table)
     print(f"{created:,} agents created")
     print(f"{'after':<28} {'RSS MB':>9} {'peak MB':>9} {'peak B/agent':>13}")

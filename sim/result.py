@@ -65,7 +65,8 @@ def _atomic(target: Path, write) -> None:
 def agents_table(model, ltv: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per agent ever created, all sides (side, id, traits, outcomes, LTV).
 
-    ``ltv``: each side's :func:`agent_ltv` by side name, if the caller has them already.
+    ``ltv``: each side's :func:`agent_ltv` by side name, if the caller has them already; they are taken
+    out of the dict as they go into the table, so a large run's peak memory holds them once.
 
     Each column is concatenated across sides once, straight into the table
     (no per-side frames to concatenate again: at a million agents every extra
@@ -102,7 +103,7 @@ def agents_table(model, ltv: dict[str, np.ndarray] | None = None) -> pd.DataFram
 
     data["channel"] = pd.Categorical.from_codes(data["channel"], categories=list(CHANNELS))
     data["segment"] = pd.Categorical.from_codes(stacked(segment_codes, np.int8), categories=segment_names)
-    data["ltv"] = stacked(lambda s: agent_ltv(model, s) if ltv is None else ltv[s.name], np.float64)
+    data["ltv"] = stacked(lambda s: agent_ltv(model, s) if ltv is None else ltv.pop(s.name), np.float64)
     data["alive_end"] = stacked(lambda s: s.alive, np.bool_)
     first = len(_AGENT_COLUMNS) + len(_SIDE_COLUMNS.get(sides[0].name, ())) + 2   # the order of earlier versions
     order = list(data)[:first] + ["ltv", "alive_end"] + list(data)[first:-2]
