@@ -398,7 +398,7 @@ def product_value(sellers: Side, ids: np.ndarray, conf, product: str) -> np.ndar
 def product_value_at(sales_rate: np.ndarray, conf, product: str) -> np.ndarray:
     """:func:`product_value` at recent sales ``sales_rate`` (currency per day), float64."""
     p = getattr(conf, product)
-    return _each(_product_value_one, sales_rate, _value_params(p, conf))
+    return _elementwise(_value_kernel, _value_params(p, conf), sales_rate)
 
 
 def take_up_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str, neutral: float,
@@ -411,7 +411,7 @@ def take_up_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, con
 
 def take_up_rate(product_conf, satisfaction: np.ndarray, success: np.ndarray, neutral: float) -> np.ndarray:
     """:func:`take_up_hazard` (per day) from satisfaction and sales success (:func:`sales_success`), float64."""
-    return _each2(_take_up_one, satisfaction, success, _take_up_params(product_conf, neutral))
+    return _elementwise(_take_up_kernel, _take_up_params(product_conf, neutral), satisfaction, success)
 
 
 def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str,
@@ -425,7 +425,7 @@ def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf
 
 def cancel_rate(product_conf, satisfaction: np.ndarray, value: np.ndarray, neutral: float) -> np.ndarray:
     """:func:`cancel_hazard` (per day) from satisfaction and the product's value (:func:`product_value`), float64."""
-    return _each2(_cancel_one, satisfaction, value, _cancel_params(product_conf, neutral))
+    return _elementwise(_cancel_kernel, _cancel_params(product_conf, neutral), satisfaction, value)
 
 
 # The product rules, one seller at a time (exp(sensitivity (s - neutral)) is lifecycle.experience_multiplier):
@@ -463,31 +463,35 @@ def _product_value_one(sales_rate, params):
     return sales_rate * (1.0 - 1.0 / boost) * keep / fee if fee > 0.0 else 1e9
 
 
-def _each(rule, x: np.ndarray, params: tuple) -> np.ndarray:
-    """``rule(x, params)`` for every element of ``x`` (float64, the shape of ``x``)."""
-    return _each_kernel(rule, np.ascontiguousarray(x, np.float64).ravel(), params).reshape(np.shape(x))
+def _elementwise(kernel, params: tuple, *arrays: np.ndarray) -> np.ndarray:
+    """``kernel`` over ``arrays`` broadcast together, as flat float64 arrays; the result in their shape."""
+    arrays = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in arrays))
+    flat = (np.ascontiguousarray(a).ravel() for a in arrays)
+    return kernel(*flat, params).reshape(arrays[0].shape)
 
 
-def _each2(rule, x: np.ndarray, y: np.ndarray, params: tuple) -> np.ndarray:
-    """``rule(x, y, params)`` for every element of ``x`` and ``y`` broadcast together (float64)."""
-    x, y = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64))
-    flat = (np.ascontiguousarray(a).ravel() for a in (x, y))
-    return _each2_kernel(rule, *flat, params).reshape(x.shape)
-
-
+# One loop per rule: a kernel that took the rule as an argument would not be kept in numba's cache.
 @njit(cache=True)
-def _each_kernel(rule, x, params):
-    out = np.empty(x.size)
-    for i in range(x.size):
-        out[i] = rule(x[i], params)
+def _take_up_kernel(satisfaction, success, params):
+    out = np.empty(satisfaction.size)
+    for i in range(out.size):
+        out[i] = _take_up_one(satisfaction[i], success[i], params)
     return out
 
 
 @njit(cache=True)
-def _each2_kernel(rule, x, y, params):
-    out = np.empty(x.size)
-    for i in range(x.size):
-        out[i] = rule(x[i], y[i], params)
+def _cancel_kernel(satisfaction, value, params):
+    out = np.empty(satisfaction.size)
+    for i in range(out.size):
+        out[i] = _cancel_one(satisfaction[i], value[i], params)
+    return out
+
+
+@njit(cache=True)
+def _value_kernel(sales_rate, params):
+    out = np.empty(sales_rate.size)
+    for i in range(out.size):
+        out[i] = _product_value_one(sales_rate[i], params)
     return out
 
 

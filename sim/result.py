@@ -40,7 +40,10 @@ class Result:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         _atomic(path / "daily.parquet", lambda p: self.daily.to_parquet(p, index=False))
-        _atomic(path / "agents.parquet", lambda p: self.agents.to_parquet(p, index=False))
+        # dictionary encoding only where the values are categories: on a million agents' mostly distinct
+        # numbers it took two thirds of the write (1.2 -> 0.4 s) and made the file larger, not smaller
+        categories = [c for c in self.agents.columns if isinstance(self.agents[c].dtype, pd.CategoricalDtype)]
+        _atomic(path / "agents.parquet", lambda p: self.agents.to_parquet(p, index=False, use_dictionary=categories))
         _atomic(path / "summary.json", lambda p: Path(p).write_text(json.dumps(self.summary, indent=2)))
         from omegaconf import OmegaConf
         _atomic(path / "config.yaml", lambda p: Path(p).write_text(OmegaConf.to_yaml(self.config)))
@@ -83,7 +86,7 @@ def agents_table(model, ltv: dict[str, np.ndarray] | None = None) -> pd.DataFram
 
     data = {"side": pd.Categorical.from_codes(stacked(lambda s: np.full(s.n, sides.index(s)), np.int8),
                                               categories=[s.name for s in sides]),
-            "id": stacked(lambda s: np.arange(s.n), np.int64)}
+            "id": stacked(lambda s: np.arange(s.n, dtype=np.int32), np.int32)}   # ids fit: days and counts are int32
     for col in columns:
         dtype = next(getattr(s, col).dtype for s in sides if col in s.fields)
         if all(col in s.fields for s in sides):
@@ -94,7 +97,7 @@ def agents_table(model, ltv: dict[str, np.ndarray] | None = None) -> pd.DataFram
                                                stacked(lambda s: np.full(s.n, col not in s.fields), np.bool_))
         else:
             wide = dtype if np.issubdtype(dtype, np.floating) else np.float64
-            data[col] = stacked(lambda s: getattr(s, col) if col in s.fields else np.full(s.n, np.nan), wide)
+            data[col] = stacked(lambda s: getattr(s, col) if col in s.fields else np.full(s.n, np.nan, wide), wide)
 
     def segment_codes(side):
         names = SEGMENTS.get(side.name, ("all",))
