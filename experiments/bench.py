@@ -23,7 +23,7 @@ def main(args: list[str]) -> int:
                         help="run only the cases whose name contains TEXT (repeatable)")
     options = parser.parse_args(args)
 
-    from experiments.benchmark import default_cases, format_table, machine, run_cases, target_checks
+    from experiments.benchmark import VERDICT, default_cases, format_table, machine, run_cases, target_checks
     from experiments.checks import check_output_dir
     from sim.config import ConfigError
 
@@ -62,7 +62,6 @@ def main(args: list[str]) -> int:
     print(format_table(results))
     print("\ntargets:")
     for target, measured, met in target_checks(results):
-        mark = {True: "met", False: "MISSED", None: "not run"}[met]
-        print(f"  {target:<70} {measured:<56} {mark}")
+        print(f"  {target:<70} {measured:<56} {VERDICT[met]}")
     print(f"\nWrote {out}")
     return 0

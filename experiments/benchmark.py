@@ -331,6 +331,7 @@ def measure(case: Case, progress=None) -> dict:
         "baseline_rss_bytes": baseline, "model_bytes_per_agent": (peak - baseline) / case.agents,
         "policies": list(case.policies), "pair": case.pair, "note": case.note, **share,
         "overrides": case.command or case.config_overrides(), "machine": machine(),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
     }
 
 
@@ -443,3 +444,33 @@ def format_table(results: list[dict]) -> str:
     if notes:
         lines += ["", "notes:", *notes]
     return "\n".join(lines)
+
+
+VERDICT = {True: "met", False: "MISSED", None: "not run"}
+"""How a target stands, as ``twosided bench`` and README's table say it."""
+
+RECORD = ROOT / "benchmarks" / "results" / "bench.json"
+"""The bench run of record: README's performance table is generated from it (``make docs``)."""
+
+
+def readme_table(results: list[dict] | None = None) -> list[str]:
+    """README's performance table (markdown lines) from a bench.json (default: :data:`RECORD`)."""
+    if results is None:
+        results = json.loads(RECORD.read_text())
+    lines = ["| case | agents at start | agents created | days | seconds | agent-days/s | per CPU second | "
+             "peak RSS | per agent created | vs Mesa reference |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        ratio = f"{r['ratio_vs_mesa']:.1f}x" if "ratio_vs_mesa" in r and r["engine"] != "mesa" else ""
+        lines.append(f"| {r['name']} | {r['agents']:,} | {r['agents_created']:,} | {r['days']} | {r['seconds']:.2f} | "
+                     f"{r['agent_days_per_s'] / 1e6:.1f}M | {r['agent_days_per_cpu_s'] / 1e6:.1f}M | "
+                     f"{r['peak_rss_bytes'] / 2**20:,.0f} MB | {r['peak_rss_per_agent_created']:.0f} B | {ratio} |")
+    lines += ["", "| target | measured | verdict |", "|---|---|---|"]
+    for target, measured, met in target_checks(results):
+        lines.append(f"| {target} | {measured} | {VERDICT[met]} |")
+    loads = [load for r in results for load in r.get("load_average", [])]
+    dates = sorted({r.get("date", "?") for r in results})
+    lines += ["", f"`twosided bench` on {', '.join(dates)}: {results[0]['machine']}; load average at the start "
+                  f"of each run {min(loads):.2f}-{max(loads):.2f}. Each case is the median of its runs, each "
+                  "run a fresh single-core process; seconds are wall time. Generated from "
+                  "benchmarks/results/bench.json by `make docs`."]
+    return lines

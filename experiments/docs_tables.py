@@ -89,6 +89,12 @@ def _daily_columns() -> list[str]:
     return lines
 
 
+def _performance() -> list[str]:
+    from experiments import benchmark
+
+    return benchmark.readme_table()
+
+
 TABLES: dict[str, Table] = {
     "pickup_ratio": Table("model.md", _pickup_ratio),
     "stylised_facts": Table("model.md", _stylised_facts, slow=True),
@@ -96,6 +102,8 @@ TABLES: dict[str, Table] = {
     # its runs are the LTV test's: tests/test_ltv.py checks the rows, so the suite runs them once
     "ltv_holdout": Table("model.md", _ltv_holdout, slow=True, checked_by="tests/test_ltv.py"),
     "daily_columns": Table("results.md", _daily_columns),
+    # from the committed bench run of record, not measured here: a timing is no test's to reproduce
+    "performance": Table("../README.md", _performance),
 }
 
 _BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
