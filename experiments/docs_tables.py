@@ -148,7 +148,8 @@ def main(args: list[str]) -> int:
     names = options.only or list(TABLES)
     differ = regenerate(names, options.check)
     for name in differ:
-        print(f"{'differs' if options.check else 'rewrote'}: {name} (docs/{TABLES[name].doc})")
+        where = (DOCS / TABLES[name].doc).resolve().relative_to(DOCS.parent)
+        print(f"{'differs' if options.check else 'rewrote'}: {name} ({where})")
     if options.check and differ:
         print("run `make docs` and commit the tables", file=sys.stderr)
         return 1

@@ -50,3 +50,20 @@ def test_whole_process_case_times_the_run_command_and_counts_its_agent_days():
     # the child's own accounting: a Python process with numpy and pandas loaded is over 50 MB
     assert measured["peak_rss_bytes"] > 50e6 and 0 < measured["cpu_seconds"]
     assert measured["seconds"] > 0
+
+
+def test_readme_table_has_a_row_per_case_and_every_targets_verdict():
+    common = {"agents": 1100, "agents_created": 2000, "days": 365, "peak_rss_bytes": 2**30,
+              "peak_rss_per_agent_created": 536.9, "machine": "test CPU", "load_average": [0.5, 1.5],
+              "date": "2026-11-30", "engine": "twosided"}
+    results = [_result("goods-1M", B.TARGET_GOODS_1M / 2, **common),
+               _result("goods-100k", B.TARGET_GOODS_1M / 2, **common)]
+    lines = B.readme_table(results)
+    rows = [line for line in lines if line.startswith("| goods-")]
+    assert [row.split(" | ")[0] for row in rows] == ["| goods-1M", "| goods-100k"]
+    assert "| 1,024 MB | 537 B |" in rows[0]
+    first = lines.index("| target | measured | verdict |") + 2
+    verdicts = [line.split(" | ")[-1].rstrip(" |") for line in lines[first:first + len(B.target_checks(results))]]
+    assert verdicts[0] == "MISSED" and verdicts[-1] == "met"   # half the target speed; 1M as fast as 100k
+    assert verdicts.count("not run") == len(verdicts) - 2
+    assert "test CPU" in lines[-1] and "2026-11-30" in lines[-1] and "0.50-1.50" in lines[-1]
