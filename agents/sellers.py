@@ -319,7 +319,9 @@ _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)
 def expected_sales_experience_level(sales_rate: np.ndarray, sales_today: np.ndarray, price_level: np.ndarray,
                                     fees: np.ndarray, outside_option: np.ndarray, conf, neutral: float,
                                     market) -> np.ndarray:
-    """Mean of :func:`sales_experience_level` over the noise of a seller's recent sales (0-1).
+    """Mean over the noise of a seller's recent sales of the level satisfaction moves toward (0-1):
+    logistic(k ln(net income / outside option) + logit(neutral)), 0 with no net income, the rule of
+    :func:`update_sales_experience`.
 
     Recent sales are an exponential mean over ``sales_window_days`` W of daily sales
     whose mean is ``sales_today`` (currency per day): orders come one by one, each
@@ -347,7 +349,7 @@ def expected_sales_experience_level(sales_rate: np.ndarray, sales_today: np.ndar
 
 @njit(cache=True)
 def _mean_level_kernel(mean, sigma2, keep, fees, outside_option, sensitivity, odds, nodes, weights):
-    """:func:`sales_experience_level` averaged over log-normal recent sales (mean, log-variance sigma2) at
+    """The level of :func:`update_sales_experience` averaged over log-normal recent sales (mean, log-variance sigma2) at
     the Gauss-Hermite ``nodes``; ``keep`` = 1 - commission, ``odds`` = neutral / (1 - neutral)."""
     out = np.empty(mean.size)
     for i in range(mean.size):
@@ -359,16 +361,6 @@ def _mean_level_kernel(mean, sigma2, keep, fees, outside_option, sensitivity, od
             total += weights[j] * (boosted / (1.0 + boosted))
         out[i] = total
     return out
-
-
-def sales_experience_level(net_income: np.ndarray, outside_option: np.ndarray, sensitivity: float,
-                           neutral: float) -> np.ndarray:
-    """The level satisfaction moves toward (0-1) at a net income per day from the platform (currency):
-    logistic(k ln(net / outside option) + logit(neutral)), 0 with no net income (the rule of
-    :func:`update_sales_experience`, for whole arrays)."""
-    ratio = np.maximum(net_income, 0.0) / outside_option
-    boosted = ratio ** sensitivity * (neutral / (1.0 - neutral))
-    return boosted / (1.0 + boosted)
 
 
 def sales_success(sellers: Side, ids: np.ndarray, market) -> np.ndarray:

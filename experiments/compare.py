@@ -184,8 +184,10 @@ def parse_args(args: list[str]) -> Settings:
             try:
                 parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]
             except Exception:  # noqa: BLE001 - any parse failure is the user's value
-                allowed = (_ALLOWED.get(key) or _ALLOWED["launcher_options"] if not key.startswith("guards.")
-                           else _GUARDS.get(key[7:], _ALLOWED["guards"]))
+                if key.startswith("guards."):
+                    allowed = _GUARDS.get(key[7:], _ALLOWED["guards"])
+                else:
+                    allowed = _ALLOWED.get(key, _ALLOWED["launcher_options"])
                 raise ConfigError(key, raw, allowed) from None
             if key.startswith("guards."):
                 if key[7:] not in _GUARDS:

@@ -44,12 +44,17 @@ def test_expected_choice_weight_is_the_buyers_choice_weight_when_products_are_he
     np.testing.assert_allclose(expected, sellers_rules.choice_weights(sellers, listed, conf), rtol=1e-5)
 
 
+def sales_experience_level(net_income, outside_option, sensitivity, neutral):
+    """The daily rule's level by hand: logistic(k ln(net / outside option) + logit(neutral)), 0 with no income."""
+    boosted = (np.maximum(net_income, 0.0) / outside_option) ** sensitivity * (neutral / (1.0 - neutral))
+    return boosted / (1.0 + boosted)
+
+
 def test_expected_sales_level_is_the_level_without_noise_and_lower_with_it_where_concave():
     market = load_config(["market=goods", "scale=tiny"]).market
     conf, neutral = market.sellers, market.satisfaction.neutral
     sales, outside, fees = np.array([0.5, 1.0, 2.0]), np.ones(3), np.zeros(3)
-    exact = sellers_rules.sales_experience_level(sales * (1 - conf.commission), outside, conf.sales_sensitivity,
-                                                 neutral)
+    exact = sales_experience_level(sales * (1 - conf.commission), outside, conf.sales_sensitivity, neutral)
     quiet = sellers_rules.expected_sales_experience_level(sales, np.zeros(3), 1.0, fees, outside, conf, neutral,
                                                           market)
     np.testing.assert_allclose(quiet, exact, rtol=1e-9)
