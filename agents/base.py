@@ -63,19 +63,40 @@ class Side:
         self._deferred = set(deferred)
         # Room is reserved with np.empty and filled as agents join: pages never written are never
         # resident, so reserved capacity costs address space, not memory.
+        clash = set(self.fields) & (set(dir(type(self))) | set(vars(self)) | {"_data"})
+        if clash:
+            raise ValueError(f"side {name}: field names {sorted(clash)} are taken by Side itself")
         self._data = {f: np.empty(self._capacity, dtype=dt) for f, (dt, _) in self.fields.items()
                       if f not in self._deferred}
+        self._refresh_views()
+
+    def _refresh_views(self) -> None:
+        """Put each field's view of the first ``n`` entries in the instance dict, so that reading
+        ``side.satisfaction`` is a plain attribute lookup (about 0.06 us), not a ``__getattr__`` call
+        (2 us; a small market's day reads a few hundred). Called whenever ``n`` or an array changes."""
+        views = self.__dict__
+        for f, array in self._data.items():
+            views[f] = array[: self.n]
 
     def __getattr__(self, field: str) -> np.ndarray:
+        """Only for a deferred field not made yet (the others are in the instance dict)."""
         data = self.__dict__.get("_data")
-        if data is None or field not in self.fields:
+        if data is None or field not in self._deferred:
             raise AttributeError(field)
-        if field in self._deferred:
-            dtype, fill = self.fields[field]
-            data[field] = np.empty(self._capacity, dtype=dtype)
-            data[field][: self.n] = fill
-            self._deferred.discard(field)
-        return data[field][: self.n]
+        dtype, fill = self.fields[field]
+        data[field] = np.empty(self._capacity, dtype=dtype)
+        data[field][: self.n] = fill
+        self._deferred.discard(field)
+        self.__dict__[field] = data[field][: self.n]
+        return self.__dict__[field]
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles hold the arrays once; the views are made again (:meth:`__setstate__`)."""
+        return {k: v for k, v in self.__dict__.items() if k not in self.fields}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._refresh_views()
 
     def add(self, count: int) -> np.ndarray:
         """Append ``count`` agents with default values; return their ids."""
@@ -87,6 +108,7 @@ class Side:
         for f, array in self._data.items():
             array[start:stop] = self.fields[f][1]
         self.n = stop
+        self._refresh_views()
         return np.arange(start, stop, dtype=np.int64)
 
     def _grow(self, needed: int) -> None:
@@ -103,6 +125,7 @@ class Side:
         """Pre-allocate room for ``capacity`` agents (saves the doubling copies)."""
         if capacity > self._capacity:
             self._grow(capacity)
+            self._refresh_views()
 
     @property
     def nbytes(self) -> int:

@@ -147,8 +147,11 @@ def move_satisfaction(side: Side, ids: np.ndarray, level: np.ndarray | float, we
     ids = np.asarray(ids, dtype=np.int64)
     n = ids.size
     if n:
-        kernels.move_toward(side.satisfaction, ids, np.broadcast_to(np.asarray(level, dtype=np.float64), n),
-                            np.broadcast_to(np.asarray(weight, dtype=np.float64), n))
+        # always contiguous writeable float64 arrays, so the kernel has one signature that `twosided warmup`
+        # compiles; a scalar broadcast (stride 0) or a read-only view would each compile another, mid-run
+        level, weight = (np.require(np.broadcast_to(np.asarray(x, dtype=np.float64), n), requirements=["C", "W"])
+                         for x in (level, weight))
+        kernels.move_toward(side.satisfaction, ids, level, weight)
 
 
 def add_counts(counter: np.ndarray, ids: np.ndarray, step: int = 1) -> None:

@@ -543,7 +543,9 @@ def update_products(sellers: Side, day: int, conf, satisfaction: np.ndarray, neu
     Returns {product: (ids taking it up, ids cancelling it)}.
     """
     out = {}
-    satisfaction = np.ascontiguousarray(satisfaction)
+    # writeable: with experience effects off this is the model's read-only neutral array, whose type would
+    # compile the pass a second time (a 30-second stall in a run after `twosided warmup`)
+    satisfaction = np.require(satisfaction, requirements=["C", "W"])
     for product in PRODUCTS:
         p = getattr(conf, product)
         taken, cancelled = _product_pass(

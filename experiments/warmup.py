@@ -51,8 +51,8 @@ def compile_count() -> int:
 
 
 def warmup_cases() -> list[list[str]]:
-    """The runs whose kernels the warm-up compiles: each market at scale=tiny, with no policy and
-    with every policy that applies to it (fair_disputes, for one, needs drivers)."""
+    """The runs whose kernels the warm-up compiles: each market at scale=tiny, with no policy, with
+    every policy that applies to it (fair_disputes, for one, needs drivers), and with experience effects off."""
     from omegaconf import OmegaConf
 
     from experiments.config import CONF_DIR, group_options, load_config
@@ -73,7 +73,9 @@ def warmup_cases() -> list[list[str]]:
                 applicable.append(policy)
             except ConfigError:
                 continue
-        cases += [[*base, "policy=none"], [*base, "policy=[" + ",".join(applicable) + "]"]]
+        # experience effects off: behaviour reads a read-only neutral array, another type to the kernels
+        cases += [[*base, "policy=none"], [*base, "policy=[" + ",".join(applicable) + "]"],
+                  [*base, "policy=none", "experience_effects=false"]]
     return cases
 
 

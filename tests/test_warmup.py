@@ -30,7 +30,9 @@ def test_after_warmup_a_first_run_compiles_nothing(tmp_path):
     warm = twosided("warmup", cwd=tmp_path)
     assert warm.returncode == 0, warm.stderr[-2000:]
     assert "kernel compilations" in warm.stdout
-    for i, args in enumerate((["scale=tiny"], ["market=rides", "scale=tiny", "policy=fair_disputes", "days=40"])):
+    # the second: a policy's paths, and experience effects off (read-only neutral satisfaction to the kernels)
+    for i, args in enumerate((["scale=tiny"], ["market=delivery", "scale=tiny", "policy=expansion_offers",
+                                               "experience_effects=false", "days=40"])):
         run = twosided("run", *args, f"hydra.run.dir={tmp_path / f'run{i}'}", cwd=tmp_path)
         assert run.returncode == 0, run.stderr[-2000:]
         assert COMPILE_MESSAGE not in run.stderr, (args, run.stderr[-2000:])
