@@ -108,3 +108,25 @@ def test_keyword_construction_equals_a_composed_config(caplog):
     assert [(r["seed"], r["day"]) for r in rows] == [(1, 2), (2, 2)]
     figures = [{k: v for k, v in r.items() if k not in ("RunId", "seed")} for r in rows]
     assert figures[0] != figures[1]   # two seeds, two runs
+
+
+def test_a_side_reads_writes_copies_and_pickles_through_its_views():
+    import copy
+    import pickle
+
+    from agents.base import Side
+
+    side = Side("buyers", {"flag": (np.int8, 7)}, deferred=("flag",))
+    side.add(3)
+    side.satisfaction[1] = 0.25                      # a view: writes reach the array
+    assert side._data["satisfaction"][1] == np.float32(0.25)
+    assert "flag" not in side._data and side.flag.tolist() == [7, 7, 7]   # made when first read
+    side.add(20)                                     # grows past the initial capacity: views follow
+    assert side.satisfaction.size == 23 and side.satisfaction[1] == np.float32(0.25) and side.flag.size == 23
+    for twin in (copy.deepcopy(side), pickle.loads(pickle.dumps(side))):
+        twin.satisfaction[1] = 0.75
+        twin.add(1)
+        assert twin.satisfaction.base is twin._data["satisfaction"] and twin.n == 24
+        assert side.satisfaction[1] == np.float32(0.25) and side.n == 23   # independent of the original
+    with pytest.raises(ValueError, match="taken by Side"):
+        Side("buyers", {"add": (np.int8, 0)})
