@@ -376,53 +376,35 @@ def expected_sales(sellers: Side, ids: np.ndarray, market) -> np.ndarray:
             * mean_order_value(market))
 
 
-def product_value(sellers: Side, ids: np.ndarray, conf, product: str) -> np.ndarray:
-    """What a paid product earns the sellers ``ids`` against its fee (dimensionless; 1 = pays for itself).
+def product_value_at(sales_rate: np.ndarray, conf, product: str) -> np.ndarray:
+    """What a paid product earns a seller with recent sales ``sales_rate`` (currency per day) against its
+    fee (dimensionless, float64; 1 = pays for itself).
 
     A product multiplies the seller's choice weight by b (``choice_boost``); with
     the seller's share of buyers small, its sales would be 1/b of today's
     without it, so it brings recent sales x (1 - 1/b) x (1 - commission) of net
     income per day, divided by the fee (a free product is worth 1e9 fees).
     """
-    return product_value_at(sellers.sales_value_rate[ids], conf, product)
-
-
-def product_value_at(sales_rate: np.ndarray, conf, product: str) -> np.ndarray:
-    """:func:`product_value` at recent sales ``sales_rate`` (currency per day), float64."""
-    p = getattr(conf, product)
-    return _elementwise(_value_kernel, _value_params(p, conf), sales_rate)
-
-
-def take_up_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str, neutral: float,
-                   market) -> np.ndarray:
-    """Hazard per day that sellers ``ids`` (not holding ``product``) take it up:
-    upgrade_rate x exp(satisfaction_sensitivity (s - neutral)) x success^success_sensitivity."""
-    return take_up_rate(getattr(conf, product), np.asarray(satisfaction, np.float64)[ids],
-                        sales_success(sellers, ids, market), neutral)
+    return _elementwise(_value_kernel, sales_rate, then=(_value_params(getattr(conf, product), conf),))
 
 
 def take_up_rate(product_conf, satisfaction: np.ndarray, success: np.ndarray, neutral: float) -> np.ndarray:
-    """:func:`take_up_hazard` (per day) from satisfaction and sales success (:func:`sales_success`), float64."""
-    return _elementwise(_take_up_kernel, _take_up_params(product_conf, neutral), satisfaction, success)
-
-
-def cancel_hazard(sellers: Side, ids: np.ndarray, satisfaction: np.ndarray, conf, product: str,
-                  neutral: float) -> np.ndarray:
-    """Hazard per day that holders ``ids`` of ``product`` cancel it while staying on the marketplace:
-    cancel_rate x exp(-satisfaction_sensitivity (s - neutral)) x exp(value_sensitivity (1 - value)),
-    value = :func:`product_value` (capped at 50 fees: beyond, the product is simply kept)."""
-    return cancel_rate(getattr(conf, product), np.asarray(satisfaction, np.float64)[ids],
-                       product_value(sellers, ids, conf, product), neutral)
+    """Hazard per day that a seller not holding the product takes it up (float64):
+    upgrade_rate x exp(satisfaction_sensitivity (s - neutral)) x success^success_sensitivity, success
+    as in :func:`sales_success`."""
+    return _elementwise(_hazard_kernel, satisfaction, success, then=(_take_up_params(product_conf, neutral), False))
 
 
 def cancel_rate(product_conf, satisfaction: np.ndarray, value: np.ndarray, neutral: float) -> np.ndarray:
-    """:func:`cancel_hazard` (per day) from satisfaction and the product's value (:func:`product_value`), float64."""
-    return _elementwise(_cancel_kernel, _cancel_params(product_conf, neutral), satisfaction, value)
+    """Hazard per day that a holder cancels the product while staying on the marketplace (float64):
+    cancel_rate x exp(-satisfaction_sensitivity (s - neutral)) x exp(value_sensitivity (1 - value)),
+    value = :func:`product_value_at` (capped at 50 fees: beyond, the product is simply kept)."""
+    return _elementwise(_hazard_kernel, satisfaction, value, then=(_cancel_params(product_conf, neutral), True))
 
 
-# The product rules, one seller at a time (exp(sensitivity (s - neutral)) is lifecycle.experience_multiplier):
-# the daily pass (update_products) and the LTV
-# forecast (through the array functions above) compute them here and nowhere else.
+# The product rules, one seller at a time: the daily pass (update_products) and the LTV forecast (through
+# the array functions above) compute them here and nowhere else. exp(sensitivity (s - neutral)) is
+# lifecycle.experience_multiplier.
 def _take_up_params(p, neutral: float) -> tuple[float, float, float, float]:
     return float(p.upgrade_rate), float(p.satisfaction_sensitivity), float(p.success_sensitivity), float(neutral)
 
@@ -455,27 +437,23 @@ def _product_value_one(sales_rate, params):
     return sales_rate * (1.0 - 1.0 / boost) * keep / fee if fee > 0.0 else 1e9
 
 
-def _elementwise(kernel, params: tuple, *arrays: np.ndarray) -> np.ndarray:
-    """``kernel`` over ``arrays`` broadcast together, as flat float64 arrays; the result in their shape."""
+def _elementwise(kernel, *arrays: np.ndarray, then: tuple) -> np.ndarray:
+    """``kernel(*arrays, *then)`` with ``arrays`` broadcast together as flat float64 arrays; the result in
+    their shape."""
     arrays = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in arrays))
     flat = (np.ascontiguousarray(a).ravel() for a in arrays)
-    return kernel(*flat, params).reshape(arrays[0].shape)
+    return kernel(*flat, *then).reshape(arrays[0].shape)
 
 
-# One loop per rule: a kernel that took the rule as an argument would not be kept in numba's cache.
+# Loops over the rules by name, not a loop taking the rule as an argument: numba does not keep such a
+# kernel in its cache, so every process would compile it again.
 @njit(cache=True)
-def _take_up_kernel(satisfaction, success, params):
+def _hazard_kernel(satisfaction, other, params, cancel):
+    """Take-up (``other``: sales success) or, with ``cancel``, cancel hazards (``other``: product value)."""
     out = np.empty(satisfaction.size)
     for i in range(out.size):
-        out[i] = _take_up_one(satisfaction[i], success[i], params)
-    return out
-
-
-@njit(cache=True)
-def _cancel_kernel(satisfaction, value, params):
-    out = np.empty(satisfaction.size)
-    for i in range(out.size):
-        out[i] = _cancel_one(satisfaction[i], value[i], params)
+        out[i] = (_cancel_one(satisfaction[i], other[i], params) if cancel
+                  else _take_up_one(satisfaction[i], other[i], params))
     return out
 
 
@@ -536,10 +514,10 @@ def update_products(sellers: Side, day: int, conf, satisfaction: np.ndarray, neu
                     streams: Streams) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Today's take-ups and cancellations of every paid product (cumulative-hazard rule).
 
-    Holders who stay on the marketplace add today's :func:`cancel_hazard` to
+    Holders who stay on the marketplace add today's :func:`cancel_rate` to
     the product's cumulative hazard and cancel when it reaches their Exp(1)
     threshold; activated non-holders (not those who cancelled today) add
-    :func:`take_up_hazard` and take the product when theirs reaches it.
+    :func:`take_up_rate` and take the product when theirs reaches it.
     Returns {product: (ids taking it up, ids cancelling it)}.
     """
     out = {}

@@ -17,27 +17,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _status_mb(field_name: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main(overrides: list[str]) -> None:
     import pandas as pd
 
+    from benchmarks.profile_day import warm_up
+    from experiments.benchmark import status_kb
     from experiments.config import load_config
     from sim import Marketplace, metrics, result
 
     cfg = load_config(overrides)
-    Marketplace(load_config([*overrides, "population.buyers=1000", "population.sellers=100",
-                             "population.drivers=40", "days=3"])).run()
+    warm_up(overrides)
     phases: list[tuple[str, float, float]] = []
 
     def mark(label: str) -> None:
-        phases.append((label, _status_mb("VmRSS"), _status_mb("VmHWM")))
+        phases.append((label, status_kb("VmRSS") / 1024, status_kb("VmHWM") / 1024))
 
     mark("imports, config, warm-up")
     model = Marketplace(cfg)

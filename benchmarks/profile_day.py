@@ -23,13 +23,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 STEPS = ("_acquire", "_onboard", "_match_and_settle", "_supply_experience", "_cs_operations", "_churn", "_record")
 
 
+def warm_up(overrides: list[str]) -> None:
+    """A tiny run of the same configuration: loads numba's cached kernels, so timings leave them out."""
+    from experiments.config import load_config
+    from sim import Marketplace
+
+    Marketplace(load_config([*overrides, "population.buyers=1000", "population.sellers=100",
+                             "population.drivers=40", "days=3"])).run()
+
+
 def main(overrides: list[str]) -> None:
     from experiments.config import load_config
     from sim import Marketplace
 
     cfg = load_config(overrides)
-    Marketplace(load_config([*overrides, "population.buyers=1000", "population.sellers=100",
-                             "population.drivers=40", "days=3"])).run()
+    warm_up(overrides)
     spent: collections.Counter = collections.Counter()
 
     def timed(owner, name, label):

@@ -187,7 +187,8 @@ def delivery_all_policies_case(buyers: int, days: int, repeats: int) -> Case:
 
 
 # -- the child: one timed run in a fresh process ---------------------------------
-def _status_kb(field_name: str) -> int:
+def status_kb(field_name: str) -> int:
+    """A field of this process's /proc/self/status in kB (VmRSS: resident now, VmHWM: its peak); 0 if absent."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field_name + ":"):
@@ -214,7 +215,7 @@ def child_main(spec_json: str) -> None:
     else:
         from sim import Marketplace as Model
     Model(load_config(spec["warmup_overrides"])).run()   # imports, numba caches: not timed
-    baseline = _status_kb("VmHWM") * 1024
+    baseline = status_kb("VmHWM") * 1024
     load = os.getloadavg()[0]
     start, cpu_start = time.perf_counter(), time.process_time()
     model = Model(cfg)
@@ -234,7 +235,7 @@ def child_main(spec_json: str) -> None:
     out = {"seconds": seconds, "cpu_seconds": cpu_seconds, "load_average": load, "agent_days": agent_days,
            "simulation_seconds": simulated, "simulation_cpu_seconds": cpu_simulated,
            "days": int(len(daily)),
-           "peak_rss_bytes": _status_kb("VmHWM") * 1024, "baseline_rss_bytes": baseline,
+           "peak_rss_bytes": status_kb("VmHWM") * 1024, "baseline_rss_bytes": baseline,
            "agents_created": agents_created,
            "desk_seconds": cs_seconds.get("desk"), "cs_seconds": cs_seconds.get("cs_total")}
     print(_MARKER + json.dumps(out), flush=True)
